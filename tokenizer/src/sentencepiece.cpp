@@ -95,9 +95,11 @@ void SentencePiece::train(const TrainOptions& o) {
       "--input={} --model_prefix={} --vocab_size={} --model_type={} --byte_fallback={} "
       "--character_coverage={} --max_sentence_length={} --num_threads={} "
       "--unk_id={} --bos_id={} --eos_id={} --pad_id={} --shuffle_input_sentence=false "
-      "--input_sentence_size=0 --hard_vocab_limit=false --minloglevel=2",
+      "--input_sentence_size=0 --hard_vocab_limit=false --minloglevel=2 --normalization_rule_name={} "
+      "--remove_extra_whitespaces={} --split_digits={} --allow_whitespace_only_pieces=true",
       inputs, tmp_prefix, o.vocab_size, o.model_type, o.byte_fallback ? "true" : "false", o.character_coverage,
-      o.max_sentence_length, o.num_threads, o.unk_id, o.bos_id, o.eos_id, o.pad_id);
+      o.max_sentence_length, o.num_threads, o.unk_id, o.bos_id, o.eos_id, o.pad_id, o.normalization,
+      o.remove_extra_whitespaces ? "true" : "false", o.split_digits ? "true" : "false");
   if (!o.user_defined_symbols.empty()) {
     std::string syms;
     for (const auto& s : o.user_defined_symbols) syms += (syms.empty() ? "" : ",") + s;

@@ -22,6 +22,11 @@ struct TrainOptions {
   bool byte_fallback = true;
   double character_coverage = 1.0;
   int max_sentence_length = 1 << 16;
+  // Identity normalization keeps text byte-exact (newlines and runs of spaces matter in
+  // JSON-RPC and chat layouts); Llama tokenizers also split digits.
+  std::string normalization = "identity";
+  bool remove_extra_whitespaces = false;
+  bool split_digits = true;
   int num_threads = 1;
   int unk_id = 0, bos_id = 1, eos_id = 2, pad_id = 3;
   std::vector<std::string> user_defined_symbols;
