@@ -28,7 +28,42 @@ size_t width(const std::string& s) {
   return n;
 }
 
-std::string text_table(const std::string& title, const Row& header, const std::vector<Row>& rows) {
+// Splits text into lines of at most `limit` code points at spaces.
+std::vector<std::string> wrap(const std::string& text, size_t limit) {
+  std::vector<std::string> lines;
+  std::string line, word;
+  auto flush_word = [&] {
+    if (word.empty()) return;
+    if (!line.empty() && width(line) + 1 + width(word) > limit) {
+      lines.push_back(line);
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+    word.clear();
+  };
+  for (char c : text) {
+    if (c == ' ') flush_word();
+    else word += c;
+  }
+  flush_word();
+  if (!line.empty() || lines.empty()) lines.push_back(line);
+  return lines;
+}
+
+// The last column (free text) wraps at this width so tables stay readable in a terminal.
+constexpr size_t kLastColumnWidth = 72;
+
+std::string text_table(const std::string& title, const Row& header, const std::vector<Row>& rows_in) {
+  // Expand rows whose last cell is long into continuation rows.
+  std::vector<Row> rows;
+  for (const auto& r : rows_in) {
+    auto parts = wrap(r.back(), kLastColumnWidth);
+    for (size_t i = 0; i < parts.size(); ++i) {
+      Row row = i == 0 ? r : Row(r.size());
+      row.back() = parts[i];
+      rows.push_back(std::move(row));
+    }
+  }
   std::vector<size_t> w(header.size());
   for (size_t c = 0; c < header.size(); ++c) {
     w[c] = width(header[c]);
