@@ -11,6 +11,7 @@
 #include "mcip/error.h"
 #include "mcip/hash.h"
 #include "mcip/taxonomy.h"
+#include "mcip/yaml_strict.h"
 
 extern "C" {
 extern const unsigned char mcip_taxonomy_yaml[];
@@ -19,84 +20,6 @@ extern const unsigned long mcip_taxonomy_yaml_size;
 
 namespace mcip::taxonomy {
 namespace {
-
-// A YAML node with its dotted path, so every error can say where it happened.
-class Node {
- public:
-  Node(YAML::Node node, std::string path, const std::string* origin)
-      : node_(std::move(node)), path_(std::move(path)), origin_(origin) {}
-
-  [[noreturn]] void fail(const std::string& what) const {
-    int line = node_.Mark().is_null() ? 0 : node_.Mark().line + 1;
-    throw InputError(*origin_, line, path_, what);
-  }
-
-  // Checks this is a mapping with no duplicate and no unknown keys.
-  void expect_map(std::initializer_list<const char*> allowed) const {
-    if (!node_.IsMap()) fail("expected a mapping");
-    std::set<std::string> seen;
-    for (auto it = node_.begin(); it != node_.end(); ++it) {
-      const std::string key = it->first.as<std::string>();
-      Node key_node(it->first, child_path(key), origin_);
-      if (!seen.insert(key).second) key_node.fail("duplicate key");
-      bool known = false;
-      for (const char* a : allowed) known = known || key == a;
-      if (!known) {
-        std::string list;
-        for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-        key_node.fail(fmt::format("unknown key (allowed: {})", list));
-      }
-    }
-  }
-
-  bool has(const char* key) const { return node_[key].IsDefined() && !node_[key].IsNull(); }
-
-  Node operator[](const char* key) const { return Node(node_[key], child_path(key), origin_); }
-  Node at(size_t i) const { return Node(node_[i], fmt::format("{}[{}]", path_, i), origin_); }
-
-  Node required(const char* key) const {
-    if (!node_[key].IsDefined()) fail(fmt::format("missing required key '{}'", key));
-    return (*this)[key];
-  }
-
-  std::string str() const {
-    if (!node_.IsScalar()) fail("expected a string");
-    return node_.Scalar();
-  }
-  std::string required_str(const char* key) const {
-    std::string s = required(key).str();
-    if (s.empty()) (*this)[key].fail("must not be empty");
-    return s;
-  }
-  std::string optional_str(const char* key) const { return has(key) ? (*this)[key].str() : std::string(); }
-
-  int integer() const {
-    try {
-      return node_.as<int>();
-    } catch (const YAML::Exception&) {
-      fail("expected an integer");
-    }
-  }
-
-  size_t seq_size() const {
-    if (!node_.IsSequence()) fail("expected a list");
-    return node_.size();
-  }
-  std::vector<std::string> str_list() const {
-    std::vector<std::string> out;
-    for (size_t i = 0, n = seq_size(); i < n; ++i) out.push_back(at(i).str());
-    return out;
-  }
-
-  const YAML::Node& raw() const { return node_; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string child_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
-  YAML::Node node_;
-  std::string path_;
-  const std::string* origin_;
-};
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -120,7 +43,7 @@ struct TaxonomyBuilder {
 
 Taxonomy TaxonomyBuilder::build(const YAML::Node& yaml, const std::string& origin, std::string_view text) {
   Taxonomy t;
-  Node root(yaml, "", &origin);
+  StrictYaml root(yaml, "", std::make_shared<const std::string>(origin));
   root.expect_map({"schema_version", "name", "version", "source", "dimensions", "flow_elements", "attacks", "labels"});
   if (root.required("schema_version").integer() != 1) root["schema_version"].fail("unsupported schema version (this build reads 1)");
   t.name_ = root.required_str("name");
@@ -130,17 +53,17 @@ Taxonomy TaxonomyBuilder::build(const YAML::Node& yaml, const std::string& origi
   t.hash_ = hash_hex(text);
 
   // Dimensions.
-  Node dims = root.required("dimensions");
+  StrictYaml dims = root.required("dimensions");
   std::set<std::string> dim_ids;
   for (size_t i = 0, n = dims.seq_size(); i < n; ++i) {
-    Node d = dims.at(i);
+    StrictYaml d = dims.at(i);
     d.expect_map({"id", "name", "description", "values"});
     Dimension dim{d.required_str("id"), d.required_str("name"), d.optional_str("description"), {}};
     if (!dim_ids.insert(dim.id).second) d["id"].fail(fmt::format("duplicate dimension id '{}'", dim.id));
-    Node values = d.required("values");
+    StrictYaml values = d.required("values");
     std::set<std::string> ids, codes;
     for (size_t j = 0, m = values.seq_size(); j < m; ++j) {
-      Node v = values.at(j);
+      StrictYaml v = values.at(j);
       v.expect_map({"id", "code", "name", "description", "mcp_component"});
       DimensionValue val{v.required_str("id"), v.required_str("code"), v.required_str("name"),
                          v.optional_str("description"), v.optional_str("mcp_component")};
@@ -155,27 +78,27 @@ Taxonomy TaxonomyBuilder::build(const YAML::Node& yaml, const std::string& origi
     if (!dim_ids.count(required)) dims.fail(fmt::format("missing required dimension '{}'", required));
 
   // Flow elements.
-  Node elements = root.required("flow_elements");
+  StrictYaml elements = root.required("flow_elements");
   std::set<std::string> element_ids;
   for (size_t i = 0, n = elements.seq_size(); i < n; ++i) {
-    Node e = elements.at(i);
+    StrictYaml e = elements.at(i);
     e.expect_map({"id", "name"});
     FlowElement fe{e.required_str("id"), e.required_str("name")};
     if (!element_ids.insert(fe.id).second) e["id"].fail(fmt::format("duplicate flow element '{}'", fe.id));
     t.flow_elements_.push_back(std::move(fe));
   }
 
-  auto check_value = [&](const Node& n, const char* dim_id, const std::string& value) {
+  auto check_value = [&](const StrictYaml& n, const char* dim_id, const std::string& value) {
     const Dimension* dim = t.dimension(dim_id);
     if (!dim->find(value))
       n.fail(fmt::format("unknown {} '{}' (expected one of {})", dim_id, value, join(value_ids(*dim))));
   };
 
   // Attacks.
-  Node attacks = root.required("attacks");
+  StrictYaml attacks = root.required("attacks");
   std::set<std::string> attack_ids;
   for (size_t i = 0, n = attacks.seq_size(); i < n; ++i) {
-    Node a = attacks.at(i);
+    StrictYaml a = attacks.at(i);
     a.expect_map({"id", "name", "phase", "source", "scope", "element", "type", "maestro", "consequence"});
     Attack at;
     at.id = a.required_str("id");
@@ -197,7 +120,7 @@ Taxonomy TaxonomyBuilder::build(const YAML::Node& yaml, const std::string& origi
     }
     at.type = a.required_str("type");
     check_value(a["type"], "type", at.type);
-    Node maestro = a.required("maestro");
+    StrictYaml maestro = a.required("maestro");
     at.maestro = maestro.str_list();
     if (at.maestro.empty()) maestro.fail("an attack enters through at least one MAESTRO layer");
     std::set<std::string> layers;
@@ -210,12 +133,12 @@ Taxonomy TaxonomyBuilder::build(const YAML::Node& yaml, const std::string& origi
   }
 
   // Labels.
-  Node labels = root.required("labels");
+  StrictYaml labels = root.required("labels");
   std::map<std::string, std::string> keys;  // every lookup key -> owning label id
   bool seen_extension = false;
   int safe_count = 0;
   for (size_t i = 0, n = labels.seq_size(); i < n; ++i) {
-    Node l = labels.at(i);
+    StrictYaml l = labels.at(i);
     l.expect_map({"letter", "id", "name", "bench_label", "aliases", "attack", "benchmark", "definition"});
     Label lab;
     lab.index = static_cast<int>(i);
@@ -228,8 +151,8 @@ Taxonomy TaxonomyBuilder::build(const YAML::Node& yaml, const std::string& origi
     lab.name = l.required_str("name");
     lab.bench_label = l.required_str("bench_label");
     lab.aliases = l.has("aliases") ? l["aliases"].str_list() : std::vector<std::string>{};
+    if (!l.raw()["attack"].IsDefined()) l.fail("missing required key 'attack' (null for the safe label)");
     lab.attack = l.has("attack") ? l["attack"].str() : std::string();
-    if (!l.required("attack").raw().IsDefined()) l.fail("missing required key 'attack' (null for the safe label)");
     if (!lab.attack.empty()) {
       const Attack* at = t.attack(lab.attack);
       if (!at) l["attack"].fail(fmt::format("unknown attack '{}'", lab.attack));
@@ -252,7 +175,7 @@ Taxonomy TaxonomyBuilder::build(const YAML::Node& yaml, const std::string& origi
       l["attack"].fail("MCIP-bench labels refine interaction-phase attacks only; mark this label 'benchmark: false'");
     lab.definition = l.required_str("definition");
 
-    std::vector<std::pair<std::string, Node>> lookup_keys = {{lab.id, l["id"]}, {lab.bench_label, l["bench_label"]}};
+    std::vector<std::pair<std::string, StrictYaml>> lookup_keys = {{lab.id, l["id"]}, {lab.bench_label, l["bench_label"]}};
     for (size_t j = 0; j < lab.aliases.size(); ++j) lookup_keys.emplace_back(lab.aliases[j], l["aliases"].at(j));
     std::set<std::string> own_keys;
     for (auto& [key, node] : lookup_keys) {
