@@ -178,6 +178,31 @@ def check_schema_node(schema, report, path, where, strict, is_root):
         report.error(path, where, schema, "default", "default not in enum")
 
 
+def schema_field_names(schema, acc):
+    """All property names anywhere in an (output) schema, including array items."""
+    if not isinstance(schema, dict):
+        return acc
+    for k, sub in (schema.get("properties") or {}).items():
+        acc.add(k)
+        schema_field_names(sub, acc)
+    if "items" in schema:
+        schema_field_names(schema["items"], acc)
+    return acc
+
+
+def prerequisite_outputs(name, tools_by_name):
+    """Output field names of every tool that transitively precedes `name`."""
+    seen, stack, fields = set(), list((tools_by_name[name].get("x-mcip") or {}).get("requires") or []), set()
+    while stack:
+        r = stack.pop()
+        if r in seen or r not in tools_by_name:
+            continue
+        seen.add(r)
+        schema_field_names(tools_by_name[r].get("outputSchema"), fields)
+        stack.extend((tools_by_name[r].get("x-mcip") or {}).get("requires") or [])
+    return fields
+
+
 def requires_cycle(tools_by_name):
     state = {}
 
@@ -300,6 +325,17 @@ def check_tool(tool, sidx, tidx, tools_by_name, report, path, strict):
                          "takes session_token but requires no tool whose output has session_token")
         if TOKEN_FIELD not in schema.get("required", []):
             report.error(path, where + "/inputSchema", schema, "required", "session_token must be required")
+    # Every required argument must come from somewhere the simulator can see: a query slot,
+    # a field of the same name in a prerequisite's output, or the session (tokens).
+    provided = prerequisite_outputs(name, tools_by_name)
+    slotted = set()
+    for q in queries:
+        slotted.update(SLOT_RE.findall(q))
+    for r in schema.get("required", []):
+        fixed = isinstance(props.get(r), dict) and ("const" in props[r] or "default" in props[r])
+        if r != TOKEN_FIELD and r not in slotted and r not in provided and not fixed:
+            report.warn(path, where + "/inputSchema", schema, "required",
+                        "%s: required %r is in no query and no prerequisite output" % (name, r))
     if priv == "read" and "outputSchema" not in tool:
         report.warn(path, where, tool, None, "read tool %s has no outputSchema" % name)
 
