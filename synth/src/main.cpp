@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "mcip/cli.h"
+#include "mcip/harvest.h"
 #include "mcip/synth.h"
 
 int main(int argc, char** argv) {
@@ -22,7 +23,10 @@ int main(int argc, char** argv) {
         "Exit codes: 0 ok, 1 run failure, 2 bad input.\n"
         "Examples:\n  mcip-synth --taxonomy\n  mcip-synth --taxonomy my-taxonomy.yaml --format markdown\n"
         "  mcip-synth --check my-taxonomy.yaml");
+    mcip::mcp::HarvestOptions harvest_options;
+    auto* harvest = mcip::mcp::add_harvest_command(app, harvest_options);
     if (int rc = mcip::parse_cli(app, argc, argv); rc >= 0) return rc;
+    if (*harvest) return mcip::mcp::run_harvest(harvest_options, std::cout);
 
     if (*check) return mcip::synth::check_taxonomy(check_file, std::cout);
     if (*taxonomy) return mcip::synth::print_taxonomy(taxonomy_file, format, std::cout);
