@@ -1,0 +1,72 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "mcip/error.h"
+#include "mcip/pipeline.h"
+#include "template.h"
+
+namespace fs = std::filesystem;
+using mcip::InputError;
+using mcip::pipeline::load_refresh_config;
+
+namespace {
+
+std::string write_config(const std::string& text) {
+  fs::path p = fs::temp_directory_path() / ("mcip_refresh_cfg_" + std::to_string(::getpid()) + ".yaml");
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+const char* kGood =
+    "name: t\nreleases_dir: r\nwork_dir: w\n"
+    "stages:\n  - {name: a, run: ['{bin}/x', '{out}']}\n  - {name: b, run: ['{bin}/y', '{a.out}']}\n"
+    "publish:\n  - {from: '{b.out}/m.json', to: m.json}\n"
+    "gate: {metrics: m.json, keys: [acc]}\n";
+
+void expect_error(const std::string& text, const std::string& part) {
+  try {
+    load_refresh_config(write_config(text));
+    ADD_FAILURE() << "accepted: " << part;
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(".yaml:"), std::string::npos) << e.what();
+  }
+}
+
+std::string with(std::string text, const std::string& from, const std::string& to) {
+  text.replace(text.find(from), from.size(), to);
+  return text;
+}
+
+}  // namespace
+
+TEST(RefreshConfig, LoadsAndInfersDependencies) {
+  auto cfg = load_refresh_config(write_config(kGood));
+  ASSERT_EQ(cfg.stages.size(), 2u);
+  EXPECT_EQ(cfg.stages[1].after, std::vector<std::string>{"a"});
+  EXPECT_TRUE(cfg.releases_dir.is_absolute());
+  EXPECT_EQ(cfg.gate.keys, std::vector<std::string>{"acc"});
+}
+
+TEST(RefreshConfig, RejectsMistakesWithFileLineAndKey) {
+  expect_error(std::string(kGood) + "colour: blue\n", "colour: unknown key");
+  expect_error(with(kGood, "'{a.out}'", "'{c.out}'"), "must name a stage declared earlier");
+  expect_error(with(kGood, "'{a.out}'", "'{nope}'"), "unknown placeholder '{nope}'");
+  expect_error(with(kGood, "name: b", "name: a"), "duplicate stage 'a'");
+  expect_error(with(kGood, "to: m.json", "to: ../m.json"), "relative path inside the release");
+  expect_error(with(kGood, "metrics: m.json", "metrics: other.json"), "not a published path");
+  expect_error(with(kGood, "'{bin}/x', '{out}'", "'{bin}/x', '{out'"), "unclosed '{'");
+  expect_error(with(kGood, "name: t\n", ""), "missing required key 'name'");
+  expect_error(with(kGood, "stages:", "stages: [\n"), "YAML syntax error");
+}
+
+TEST(Template, ExpandsAndEscapes) {
+  auto lookup = [](const std::string& n) -> std::optional<std::string> {
+    if (n == "x") return std::string("1");
+    return std::nullopt;
+  };
+  EXPECT_EQ(mcip::pipeline::expand("a{x}b{{c}}", lookup), "a1b{c}");
+  EXPECT_THROW(mcip::pipeline::expand("{y}", lookup), std::invalid_argument);
+}

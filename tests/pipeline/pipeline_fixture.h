@@ -1,0 +1,97 @@
+// A scratch project for pipeline tests: a refresh config whose stages are fake_stage.sh.
+#pragma once
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace fs = std::filesystem;
+
+struct CommandResult {
+  int code;
+  std::string out;
+};
+
+class PipelineFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() / ("mcip_pipe_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "counts");
+    write("synth.yaml", "{\"seed\": 1}\n");
+    write("refresh.yaml", config_text());
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  static std::string fake() { return std::string(MCIP_SOURCE_DIR) + "/tests/pipeline/fake/fake_stage.sh"; }
+
+  std::string config_text(int keep = 2) const {
+    return "name: test\n"
+           "releases_dir: releases\n"
+           "work_dir: work\n"
+           "keep_releases: " + std::to_string(keep) + "\n"
+           "min_free_mb: 0\n"
+           "vars:\n  fake: " + fake() + "\n"
+           "stages:\n"
+           "  - {name: synth, run: ['{var.fake}', synth, '{out}', '{config_dir}/synth.yaml'], inputs: [synth.yaml]}\n"
+           "  - {name: validate, run: ['{var.fake}', validate, '{out}', '{synth.out}']}\n"
+           "  - {name: train, run: ['{var.fake}', train, '{out}', '{synth.out}']}\n"
+           "  - {name: eval, run: ['{var.fake}', eval, '{out}', '{train.out}']}\n"
+           "  - {name: export, run: ['{var.fake}', export, '{out}', '{train.out}']}\n"
+           "publish:\n"
+           "  - {from: '{synth.out}/manifest.json', to: dataset/manifest.json}\n"
+           "  - {from: '{export.out}', to: guardian}\n"
+           "  - {from: '{eval.out}/metrics.json', to: metrics.json}\n"
+           "gate: {metrics: metrics.json, keys: [validation.rr_acc], max_drop: 0.01}\n";
+  }
+
+  void write(const std::string& name, const std::string& text) const { std::ofstream(dir_ / name) << text; }
+
+  // Runs mcip-pipeline with extra environment and arguments, from the scratch dir.
+  CommandResult pipeline(const std::string& args, const std::string& env = "") const {
+    std::string cmd = "cd " + dir_.string() + " && env FAKE_COUNT_DIR=" + (dir_ / "counts").string() + " " + env +
+                      " " + MCIP_BIN_DIR + "/mcip-pipeline " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+    int status = pclose(p);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  }
+  CommandResult refresh(const std::string& extra = "", const std::string& env = "") const {
+    return pipeline("refresh --config refresh.yaml " + extra, env);
+  }
+
+  int runs_of(const std::string& stage) const {
+    std::ifstream in(dir_ / "counts" / stage);
+    int n = 0;
+    for (std::string line; std::getline(in, line);) ++n;
+    return n;
+  }
+
+  fs::path releases() const { return dir_ / "releases"; }
+  fs::path latest() const { return fs::canonical(releases() / "latest"); }
+  nlohmann::json release_json(const fs::path& release) const {
+    std::ifstream in(release / "release.json");
+    return nlohmann::json::parse(in);
+  }
+  std::vector<std::string> release_names() const {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(releases()))
+      if (e.is_directory() && !e.is_symlink() && fs::exists(e.path() / "release.json"))
+        names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  fs::path dir_;
+};
