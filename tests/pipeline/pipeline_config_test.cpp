@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>
@@ -69,4 +70,23 @@ TEST(Template, ExpandsAndEscapes) {
   };
   EXPECT_EQ(mcip::pipeline::expand("a{x}b{{c}}", lookup), "a1b{c}");
   EXPECT_THROW(mcip::pipeline::expand("{y}", lookup), std::invalid_argument);
+}
+
+TEST(DeployManifests, ShardJobsAgreeWithTheirCounts) {
+  // Each Indexed Job / array must pass --shard INDEX/N with N equal to its completions.
+  auto docs = YAML::LoadAllFromFile(std::string(MCIP_SOURCE_DIR) + "/pipeline/deploy/kubernetes/synth-shards-job.yaml");
+  ASSERT_EQ(docs.size(), 1u);
+  const auto& job = docs[0];
+  EXPECT_EQ(job["kind"].as<std::string>(), "Job");
+  EXPECT_EQ(job["spec"]["completionMode"].as<std::string>(), "Indexed");
+  const int n = job["spec"]["completions"].as<int>();
+  const std::string args = job["spec"]["template"]["spec"]["containers"][0]["args"][0].as<std::string>();
+  EXPECT_NE(args.find("--shard ${JOB_COMPLETION_INDEX}/" + std::to_string(n)), std::string::npos) << args;
+
+  auto train = YAML::LoadAllFromFile(std::string(MCIP_SOURCE_DIR) + "/pipeline/deploy/kubernetes/train-workers-job.yaml");
+  ASSERT_EQ(train.size(), 2u);
+  const int world = train[1]["spec"]["completions"].as<int>();
+  const std::string targs = train[1]["spec"]["template"]["spec"]["containers"][0]["args"][0].as<std::string>();
+  EXPECT_NE(targs.find("WORLD_SIZE=" + std::to_string(world)), std::string::npos) << targs;
+  EXPECT_NE(targs.find("RANK=${JOB_COMPLETION_INDEX}"), std::string::npos);
 }
