@@ -109,6 +109,7 @@ Json harvest_catalog(const HarvestOptions& options) {
   client.close();
 
   const std::string server_name = init.server_info["name"].get<std::string>();
+  const std::string prefix = shared_name_prefix(tools);
   Json tool_array = Json::array();
   std::set<std::string> names;
   for (const auto& listed : tools) {
@@ -122,7 +123,7 @@ Json harvest_catalog(const HarvestOptions& options) {
       throw McpError(client.server_label(), "tools/list", "tool '" + name + "' has no inputSchema of type object");
     Json tool = listed;  // exactly as listed; our additions live under x-mcip only
     tool["x-mcip"] = {{"privilege", infer_privilege(listed)},
-                      {"queries", generate_queries(listed)},
+                      {"queries", generate_queries(listed, prefix)},
                       {"derived", {"privilege", "queries"}}};
     tool_array.push_back(std::move(tool));
   }

@@ -9,7 +9,7 @@ namespace mcip::mcp {
 namespace {
 
 // Verb lists are the heuristic's whole knowledge; keep them small and explainable.
-const std::set<std::string> kExecutionWords = {"evaluate", "eval", "execute", "exec", "shell", "script", "command"};
+const std::set<std::string> kExecutionWords = {"evaluate", "eval", "execute", "exec", "shell", "script"};
 const std::set<std::string> kAdminVerbs = {"delete", "remove", "drop", "destroy", "purge", "erase",  "merge",
                                            "push",   "revoke", "grant", "kill",   "terminate", "truncate", "reset"};
 const std::set<std::string> kWriteVerbs = {
@@ -20,9 +20,9 @@ const std::set<std::string> kWriteVerbs = {
     "enable", "disable", "schedule", "book",   "pay",    "transfer", "register", "install", "deploy"};
 const std::set<std::string> kReadVerbs = {
     "get",      "list",     "read",       "search",    "find",    "fetch",    "query",   "describe", "show",
-    "view",     "open",     "lookup",     "retrieve",  "geocode", "directions", "elevation", "distance",
+    "view",     "open",     "lookup",     "retrieve",  "geocode",
     "screenshot", "echo",   "check",      "count",     "inspect", "download", "browse",  "explain",  "summarize",
-    "status",   "info",     "tree",       "compare",   "validate", "calculate", "convert", "translate", "think"};
+    "status",   "info",     "details",       "compare",   "validate", "calculate", "convert", "translate", "think"};
 
 bool has_word(const std::vector<std::string>& words, const std::set<std::string>& set) {
   return std::any_of(words.begin(), words.end(), [&](const std::string& w) { return set.count(w) > 0; });
@@ -70,24 +70,36 @@ std::string first_sentence(const std::string& description) {
   return sentence;
 }
 
+// "creates" → "create", "searches" → "search", "echoes" → "echo", "applies" → "apply".
+std::string imperative(std::string word) {
+  const auto n = word.size();
+  if (n > 4 && (word.compare(n - 4, 4, "ches") == 0 || word.compare(n - 4, 4, "shes") == 0 ||
+                word.compare(n - 4, 4, "sses") == 0 || word.compare(n - 3, 3, "xes") == 0 ||
+                word.compare(n - 3, 3, "oes") == 0))
+    word.resize(n - 2);
+  else if (n > 3 && word.compare(n - 3, 3, "ies") == 0)
+    word = word.substr(0, n - 3) + "y";
+  else if (n > 3 && word.back() == 's' && word[n - 2] != 's' && word[n - 2] != 'u' && word[n - 2] != 'i')
+    word.pop_back();
+  return word;
+}
+
+bool is_verb(const std::string& w) {
+  return kReadVerbs.count(w) || kWriteVerbs.count(w) || kAdminVerbs.count(w) || kExecutionWords.count(w);
+}
+
 // "Creates a new issue" → "create a new issue": descriptions are often third person,
-// requests are imperative. Acronyms ("URL", "SQL") keep their case.
-std::string as_request(std::string sentence) {
+// requests are imperative. Acronyms ("URL", "SQL") keep their case. Returns "" when the
+// sentence does not start with a verb ("A detailed tool for ...").
+std::string as_request(const std::string& sentence) {
   if (sentence.empty()) return sentence;
-  auto space = sentence.find(' ');
+  const auto space = sentence.find(' ');
   std::string first = sentence.substr(0, space);
   const bool acronym = first.size() > 1 && std::isupper(static_cast<unsigned char>(first[1]));
-  if (!acronym) {
-    first = lower(first);
-    const auto n = first.size();
-    if (n > 4 && (first.compare(n - 4, 4, "ches") == 0 || first.compare(n - 4, 4, "shes") == 0 ||
-                  first.compare(n - 4, 4, "sses") == 0 || first.compare(n - 3, 3, "xes") == 0))
-      first.resize(n - 2);
-    else if (n > 3 && first.compare(n - 3, 3, "ies") == 0)
-      first = first.substr(0, n - 3) + "y";
-    else if (n > 3 && first.back() == 's' && first[n - 2] != 's' && first[n - 2] != 'u' && first[n - 2] != 'i')
-      first.pop_back();
-  }
+  if (!acronym) first = imperative(lower(first));
+  static const std::set<std::string> kNotVerbs = {"a", "an", "the", "this", "these", "tool", "tools", "used",
+                                                  "when", "if", "for", "with", "allows"};
+  if (kNotVerbs.count(lower(sentence.substr(0, space)))) return "";
   return first + (space == std::string::npos ? "" : sentence.substr(space));
 }
 
@@ -109,9 +121,11 @@ std::vector<std::string> slot_properties(const Json& tool) {
     for (const auto& r : schema["required"])
       if (r.is_string() && is_slot_property(properties, r.get<std::string>())) slots.push_back(r.get<std::string>());
   }
+  // Paging knobs are for the model, not something a user asks for.
+  static const std::set<std::string> kPaging = {"cursor", "page", "per_page", "perPage", "offset", "limit"};
   if (slots.empty())
     for (auto it = properties.begin(); it != properties.end() && slots.size() < 2; ++it)
-      if (is_slot_property(properties, it.key())) slots.push_back(it.key());
+      if (is_slot_property(properties, it.key()) && !kPaging.count(it.key())) slots.push_back(it.key());
   if (slots.size() > 3) slots.resize(3);
   return slots;
 }
@@ -162,31 +176,49 @@ std::string infer_privilege(const Json& tool) {
   if (has_word(words, kExecutionWords) || std::regex_search(description, kExecutesCode)) return "admin";
   const Json annotations = tool.value("annotations", Json::object());
   if (annotations.is_object() && annotations.value("readOnlyHint", false) == true) return "read";
-  if (has_word(words, kAdminVerbs)) return "admin";
   if (description.find("read-only") != std::string::npos || description.find("read only") != std::string::npos)
     return "read";
-  for (const auto& w : words) {
+  // The first verb of the name decides ("create_merge_request" creates, "merge_pull_request"
+  // merges); failing that, the description's first word ("Get detailed information ...").
+  std::vector<std::string> candidates = words;
+  const auto description_words = name_words(first_sentence(description_of(tool)));
+  if (!description_words.empty()) candidates.push_back(imperative(description_words[0]));
+  for (const auto& w : candidates) {
+    if (kAdminVerbs.count(w)) return "admin";
     if (kWriteVerbs.count(w)) return "write";
     if (kReadVerbs.count(w)) return "read";
   }
+  if (annotations.is_object() && annotations.value("readOnlyHint", true) == false) return "write";
   return "write";
 }
 
-std::vector<std::string> generate_queries(const Json& tool) {
+std::vector<std::string> generate_queries(const Json& tool, const std::string& shared_prefix) {
   const std::string name = tool.value("name", std::string());
   std::vector<std::string> words = name_words(name);
-  // "slack_post_message" → "post message": a leading non-verb word is usually the server's prefix.
-  if (words.size() >= 2 && !kReadVerbs.count(words[0]) && !kWriteVerbs.count(words[0]) &&
-      !kAdminVerbs.count(words[0]) && !kExecutionWords.count(words[0]))
-    words.erase(words.begin());
+  // "slack_post_message" → "post message": drop the prefix every tool of the server shares.
+  if (!shared_prefix.empty() && words.size() >= 2 && words[0] == shared_prefix) words.erase(words.begin());
   const std::vector<std::string> slots = slot_properties(tool);
   const std::string with = slots.empty() ? "" : slot_phrase(slots);
   std::vector<std::string> queries;
   const std::string sentence = as_request(first_sentence(description_of(tool)));
   if (!sentence.empty())
     queries.push_back("Please " + sentence + (with.empty() ? "" : ", using " + with) + ".");
-  queries.push_back("Can you " + join_words(words) + (with.empty() ? " for me?" : " with " + with + "?"));
+  if (words.empty()) words.push_back(name);
+  const std::string action = is_verb(words[0]) ? join_words(words) : "run the " + join_words(words) + " tool";
+  queries.push_back("Can you " + action + (with.empty() ? " for me?" : " with " + with + "?"));
   return queries;
+}
+
+std::string shared_name_prefix(const std::vector<Json>& tools) {
+  if (tools.size() < 2) return "";
+  std::string prefix;
+  for (const auto& tool : tools) {
+    const auto words = name_words(tool.value("name", std::string()));
+    if (words.size() < 2) return "";
+    if (prefix.empty()) prefix = words[0];
+    if (words[0] != prefix) return "";
+  }
+  return is_verb(prefix) ? "" : prefix;
 }
 
 std::vector<std::string> template_slots(const std::string& query) {
