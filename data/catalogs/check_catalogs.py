@@ -11,7 +11,7 @@ Prints counts per domain, per privilege and of query templates.
 Exit status: 0 = all files pass, 2 = at least one error (bad input), as the C++ tools do.
 The C++ loader in synth/ is authoritative; this script is a development aid.
 
-Usage: check_catalogs.py [DIR_OR_FILE ...] [--quiet] [--strict-warnings]
+Usage: check_catalogs.py [DIR_OR_FILE ...] [--source builtin|harvested] [--quiet] [--strict-warnings]
 """
 import argparse
 import collections
@@ -340,7 +340,7 @@ def check_tool(tool, sidx, tidx, tools_by_name, report, path, strict):
         report.warn(path, where, tool, None, "read tool %s has no outputSchema" % name)
 
 
-def check_file(path, report, seen_ids, seen_servers, stats, strict_all):
+def check_file(path, report, seen_ids, seen_servers, stats, strict_all, count_source=None):
     try:
         with open(path, encoding="utf-8") as fh:
             if path.endswith(".json"):
@@ -352,6 +352,10 @@ def check_file(path, report, seen_ids, seen_servers, stats, strict_all):
         return
     if not isinstance(doc, dict):
         report.error(path, "", None, None, "top level must be a mapping")
+        return
+    if "id" not in doc and "source" not in doc and isinstance(doc.get("servers"), dict):
+        # e.g. curated-queries.yaml: harvest input keyed by server name, not a catalog.
+        stats["skipped"].append(path)
         return
     check_json_compatible(doc, report, path, "")
     for k in doc:
@@ -425,7 +429,8 @@ def check_file(path, report, seen_ids, seen_servers, stats, strict_all):
         cyc = requires_cycle({k: v for k, v in by_name.items() if isinstance(k, str)})
         if cyc:
             report.error(path, sw, srv, "tools", "requires cycle: %s" % " -> ".join(cyc))
-        stat_server(srv, by_name, stats, path, report, strict)
+        if count_source in (None, source):
+            stat_server(srv, by_name, stats, path, report, strict)
     stats["files"].append((path, cid, sorted(domains)))
 
 
@@ -499,20 +504,22 @@ def main():
     ap.add_argument("paths", nargs="*", default=[os.path.dirname(os.path.abspath(__file__))])
     ap.add_argument("--quiet", action="store_true", help="only errors and the summary line")
     ap.add_argument("--strict-warnings", action="store_true", help="treat warnings as errors")
+    ap.add_argument("--source", choices=["builtin", "harvested"],
+                    help="count only catalogs of this source in the tables (all files are still checked)")
     ap.add_argument("--strict-all", action="store_true",
                     help="apply built-in conventions to harvested catalogs too")
     args = ap.parse_args()
     report = Report()
     stats = {"domains": collections.defaultdict(collections.Counter), "privilege": collections.Counter(),
              "queries": 0, "with_requires": 0, "read_with_output": 0, "with_output": 0,
-             "destructive": 0, "files": []}
+             "destructive": 0, "files": [], "skipped": []}
     files = collect(args.paths)
     if not files:
         sys.stderr.write("check_catalogs.py: no catalog files in %s\n" % " ".join(args.paths))
         return 2
     seen_ids, seen_servers = {}, {}
     for f in files:
-        check_file(f, report, seen_ids, seen_servers, stats, args.strict_all)
+        check_file(f, report, seen_ids, seen_servers, stats, args.strict_all, args.source)
     for e in report.errors:
         print("error: " + e)
     if not args.quiet:
@@ -531,7 +538,10 @@ def main():
         print("tools with declared prerequisites: %d; destructive tools: %d; outputSchema: %d of %d "
               "(read tools: %d of %d)" % (stats["with_requires"], stats["destructive"], stats["with_output"],
                                           total, stats["read_with_output"], p["read"]))
-    print("%d files, %d errors, %d warnings" % (len(files), len(report.errors), len(report.warnings)))
+    for f in stats["skipped"]:
+        print("note: %s is not a catalog (no id/source, servers keyed by name): skipped" % f)
+    print("%d files, %d errors, %d warnings" % (len(files) - len(stats["skipped"]), len(report.errors),
+                                               len(report.warnings)))
     if report.errors or (args.strict_warnings and report.warnings):
         return 2
     return 0
