@@ -1,0 +1,88 @@
+// Live integration test: harvests the pinned npm servers (tools/mcp-servers, installed by
+// `npm ci` in .ci/run) and compares with the committed catalogs in data/catalogs.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "mcip/atomic_file.h"
+#include "mcip/harvest.h"
+#include "test_support.h"
+
+namespace mcip::mcp {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const char* kInstallHint =
+    "the pinned MCP servers are not installed; run:\n"
+    "  (cd tools/mcp-servers && npm ci --ignore-scripts --omit=optional)\n"
+    "(.ci/run does this before `make test`)";
+
+class LiveServers : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Catalog commands are relative to the repository root.
+    ASSERT_EQ(::chdir(testing::source_dir().c_str()), 0);
+    ASSERT_TRUE(fs::exists("tools/mcp-servers/node_modules/@modelcontextprotocol/server-memory/package.json"))
+        << kInstallHint;
+    ASSERT_EQ(std::system("node --version > /dev/null 2>&1"), 0) << "node is not on PATH";
+  }
+
+  // Harvests the server recorded in the committed catalog `name` and compares.
+  void compare_live(const std::string& name, const std::vector<std::string>& env) {
+    const fs::path committed_file = "data/catalogs/harvested-" + name + ".json";
+    const json committed = json::parse(read_file(committed_file));
+    HarvestOptions options;
+    options.server.command = committed["harvest"]["command"].get<std::string>();
+    options.server.env = env;
+    options.out = committed_file;
+    const json live = json::parse(harvest_catalog(options).dump());
+    EXPECT_EQ(live["harvest"]["npm_package"], committed["harvest"]["npm_package"]);
+    EXPECT_EQ(live["harvest"]["npm_version"], committed["harvest"]["npm_version"])
+        << "package-lock.json and the committed catalog disagree; re-run tools/mcp-servers/harvest-all.sh";
+    EXPECT_EQ(live["harvest"]["protocol_version"], committed["harvest"]["protocol_version"]);
+    const json& live_tools = live["servers"][0]["tools"];
+    const json& committed_tools = committed["servers"][0]["tools"];
+    std::vector<std::string> live_names, committed_names;
+    for (const auto& t : live_tools) live_names.push_back(t["name"]);
+    for (const auto& t : committed_tools) committed_names.push_back(t["name"]);
+    ASSERT_EQ(live_names, committed_names) << name;
+    for (std::size_t i = 0; i < live_tools.size(); ++i) {
+      EXPECT_EQ(live_tools[i]["inputSchema"], committed_tools[i]["inputSchema"]) << name << "/" << live_names[i];
+      EXPECT_EQ(live_tools[i].value("annotations", json()), committed_tools[i].value("annotations", json()))
+          << name << "/" << live_names[i];
+    }
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(LiveServers, MemoryMatchesCommittedCatalog) {
+  compare_live("memory", {"MEMORY_FILE_PATH=" + (dir_.path() / "memory.jsonl").string()});
+}
+
+TEST_F(LiveServers, FilesystemMatchesCommittedCatalog) { compare_live("filesystem", {}); }
+
+TEST_F(LiveServers, HarvestAllReproducesEveryCommittedCatalogByteForByte) {
+  const std::string command = "MCIP_SYNTH=" + testing::quote(std::string(MCIP_BIN_DIR) + "/mcip-synth") +
+                              " tools/mcp-servers/harvest-all.sh " + testing::quote(dir_.path().string()) +
+                              " > " + testing::quote((dir_.path() / "log").string()) + " 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << read_file(dir_.path() / "log");
+  std::size_t catalogs = 0, tools = 0;
+  for (const auto& entry : fs::directory_iterator("data/catalogs")) {
+    const std::string file = entry.path().filename().string();
+    if (file.rfind("harvested-", 0) != 0) continue;
+    ++catalogs;
+    ASSERT_TRUE(fs::exists(dir_.path() / file)) << file << " is committed but harvest-all.sh no longer makes it";
+    EXPECT_EQ(read_file(dir_.path() / file), read_file(entry.path()))
+        << file << " differs from a fresh harvest; re-run tools/mcp-servers/harvest-all.sh and commit";
+    tools += json::parse(read_file(entry.path()))["servers"][0]["tools"].size();
+  }
+  EXPECT_GE(catalogs, 10u);
+  EXPECT_GE(tools, 90u);
+}
+
+}  // namespace
+}  // namespace mcip::mcp
