@@ -139,6 +139,19 @@ def check_schema_node(schema, report, path, where, strict, is_root):
             if "string" in types and not all(isinstance(e, str) for e in enum):
                 report.error(path, where, schema, "enum",
                              "string enum has non-string values (quote yes/no/on/off)")
+    # YAML reads 0755, 2025-03 or 482913 unquoted as numbers; a string schema's values must stay strings.
+    py_types = {"string": str, "integer": int, "number": (int, float), "boolean": bool}
+    if len(types) == 1 and types[0] in py_types:
+        want = py_types[types[0]]
+        samples = list(schema.get("examples", []) if isinstance(schema.get("examples"), list) else [])
+        if "default" in schema:
+            samples.append(schema["default"])
+        if "const" in schema:
+            samples.append(schema["const"])
+        for v in samples:
+            if not isinstance(v, want) or (types[0] in ("integer", "number") and isinstance(v, bool)):
+                report.error(path, where, schema, None,
+                             "example/default %r does not match type %s (quote strings)" % (v, types[0]))
     for lo, hi in (("minimum", "maximum"), ("minLength", "maxLength"), ("minItems", "maxItems")):
         if lo in schema and hi in schema and schema[lo] > schema[hi]:
             report.error(path, where, schema, lo, "%s > %s" % (lo, hi))
@@ -384,6 +397,7 @@ def check_file(path, report, seen_ids, seen_servers, stats, strict_all, count_so
         report.error(path, "", doc, "servers", "needs a non-empty list of servers")
         return
     domains = set()
+    catalog_kinds = collections.Counter()
     for sidx, srv in enumerate(servers):
         sw = "/servers/%d" % sidx
         if not isinstance(srv, dict):
@@ -429,8 +443,14 @@ def check_file(path, report, seen_ids, seen_servers, stats, strict_all, count_so
         cyc = requires_cycle({k: v for k, v in by_name.items() if isinstance(k, str)})
         if cyc:
             report.error(path, sw, srv, "tools", "requires cycle: %s" % " -> ".join(cyc))
+        catalog_kinds.update(server_kinds(by_name))
         if count_source in (None, source):
             stat_server(srv, by_name, stats, path, report, strict)
+    if strict:
+        # Every mutator needs its material somewhere in each built-in domain (see README.md).
+        for kind in MUTATOR_MATERIAL:
+            if not catalog_kinds[kind]:
+                report.error(path, "", doc, "servers", "built-in catalog has no %s tool" % kind.replace("_", " "))
     stats["files"].append((path, cid, sorted(domains)))
 
 
@@ -443,16 +463,35 @@ def _json_pairs(pairs):
     return d
 
 
-def is_state_changing(tool):
-    return (tool.get("annotations") or {}).get("readOnlyHint") is False
+MUTATOR_MATERIAL = ("read", "state_changing", "replayable", "requires", "admin", "admin_destructive")
+
+
+def server_kinds(by_name):
+    """Which kinds of mutator material a server offers."""
+    kinds = collections.Counter()
+    for tool in by_name.values():
+        if not isinstance(tool, dict):
+            continue
+        x = tool.get("x-mcip") or {}
+        ann = tool.get("annotations") or {}
+        priv = x.get("privilege")
+        writes = ann.get("readOnlyHint") is False
+        kinds["read"] += priv == "read"
+        kinds["state_changing"] += writes
+        kinds["replayable"] += writes and ann.get("idempotentHint") is False
+        kinds["requires"] += bool(x.get("requires"))
+        kinds["admin"] += priv == "admin"
+        kinds["admin_destructive"] += priv == "admin" and writes and ann.get("destructiveHint") is True
+    return kinds
 
 
 def stat_server(srv, by_name, stats, path, report, strict):
     domain = srv.get("domain", "?")
     d = stats["domains"][domain]
     d["servers"] += 1
-    kinds = collections.Counter()
     for tool in by_name.values():
+        if not isinstance(tool, dict):
+            continue
         x = tool.get("x-mcip") or {}
         priv = x.get("privilege", "?")
         ann = tool.get("annotations") or {}
@@ -462,26 +501,13 @@ def stat_server(srv, by_name, stats, path, report, strict):
         nq = len(x.get("queries") or [])
         d["queries"] += nq
         stats["queries"] += nq
-        if x.get("requires"):
-            kinds["requires"] += 1
-            stats["with_requires"] += 1
-        if is_state_changing(tool):
-            kinds["state_changing"] += 1
-        if priv == "admin" and ann.get("destructiveHint") is True and not ann.get("readOnlyHint"):
-            kinds["admin_destructive"] += 1
-        if priv == "admin":
-            kinds["admin"] += 1
-        if priv == "read":
-            kinds["read"] += 1
-            if "outputSchema" in tool:
-                stats["read_with_output"] += 1
-        if "outputSchema" in tool:
-            stats["with_output"] += 1
-        if ann.get("destructiveHint") is True and not ann.get("readOnlyHint"):
-            stats["destructive"] += 1
+        stats["with_requires"] += bool(x.get("requires"))
+        stats["with_output"] += "outputSchema" in tool
+        stats["read_with_output"] += priv == "read" and "outputSchema" in tool
+        stats["destructive"] += ann.get("destructiveHint") is True and ann.get("readOnlyHint") is False
     if strict:
-        for kind in ("read", "state_changing", "requires", "admin", "admin_destructive"):
-            d["servers_with_" + kind] += 1 if kinds[kind] else 0
+        kinds = server_kinds(by_name)
+        for kind in MUTATOR_MATERIAL:
             if not kinds[kind]:
                 report.warn(path, "/servers", None, None,
                             "server %r has no %s tool" % (srv.get("name"), kind.replace("_", " ")))
