@@ -94,6 +94,49 @@ def _fmt(path, where, obj, key, msg):
     return "%s: %s: %s" % (loc, field, msg)
 
 
+def core_schema_scalar(text):
+    """How a YAML 1.2 core-schema reader (yaml-cpp in the C++ loader) types a plain scalar."""
+    if text in ("", "~", "null", "Null", "NULL"):
+        return None
+    if text in ("true", "True", "TRUE"):
+        return True
+    if text in ("false", "False", "FALSE"):
+        return False
+    if re.fullmatch(r"[-+]?[0-9]+", text):
+        return int(text, 10)
+    if re.fullmatch(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?", text):
+        return float(text)
+    return text
+
+
+def check_yaml_versions_agree(text, report, path):
+    """PyYAML reads YAML 1.1, the C++ loader YAML 1.2: plain scalars such as yes, 0755, 1e3 or
+    2025-01-01 differ between the two, so they must be quoted."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                stack.extend((k, v))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.ScalarNode) and node.style is None:
+            v11 = _construct_scalar(node)
+            v12 = core_schema_scalar(node.value)
+            if type(v11) is not type(v12) or v11 != v12:
+                report.errors.append("%s:%d: plain scalar %r reads as %r in YAML 1.1 but %r in YAML 1.2; quote it"
+                                     % (path, node.start_mark.line + 1, node.value, v11, v12))
+
+
+def _construct_scalar(node):
+    loader = yaml.SafeLoader("")
+    return loader.construct_object(node)
+
+
 def check_json_compatible(value, report, path, where):
     """YAML 1.1 turns unquoted dates, times and yes/no into non-JSON values; catch that."""
     if isinstance(value, dict):
@@ -359,7 +402,9 @@ def check_file(path, report, seen_ids, seen_servers, stats, strict_all, count_so
             if path.endswith(".json"):
                 doc = json.load(fh, object_pairs_hook=_json_pairs)
             else:
-                doc = yaml.load(fh, Loader=LineLoader)
+                text = fh.read()
+                doc = yaml.load(text, Loader=LineLoader)
+                check_yaml_versions_agree(text, report, path)
     except (yaml.YAMLError, json.JSONDecodeError, ValueError, UnicodeDecodeError) as exc:
         report.error(path, "", None, None, "does not parse: %s" % exc)
         return
