@@ -354,6 +354,14 @@ def check_tool(tool, sidx, tidx, tools_by_name, report, path, strict):
                     report.error(path, xw, x, "queries", "slot {%s} has type %r; slots must be scalars" % (slot, st))
                 if slot == TOKEN_FIELD:
                     report.error(path, xw, x, "queries", "users never state session tokens; no {session_token} slot")
+        if strict:
+            # "a {x}" reads wrong for half of the values unless every value agrees with the article.
+            for art, slot in re.findall(r"\b([Aa]n?) \{([^{}]*)\}", q):
+                values = props.get(slot, {}).get("enum") if isinstance(props.get(slot), dict) else None
+                vowel = lambda v: str(v)[:1].lower() in "aeiou"
+                if not values or any(vowel(v) != (art.lower() == "an") for v in values):
+                    report.error(path, xw, x, "queries", "article %r before {%s} does not fit all its values in %r"
+                                 % (art, slot, q))
         if strict and ("{" in SLOT_RE.sub("", q) or "}" in SLOT_RE.sub("", q)):
             report.error(path, xw, x, "queries", "unbalanced brace in %r" % (q,))
     if "derived" in x and not isinstance(x["derived"], list):
