@@ -389,6 +389,18 @@ def check_tool(tool, sidx, tidx, tools_by_name, report, path, strict):
                          "takes session_token but requires no tool whose output has session_token")
         if TOKEN_FIELD not in schema.get("required", []):
             report.error(path, where + "/inputSchema", schema, "required", "session_token must be required")
+    # A state-changing prerequisite runs whenever the dependent tool does, so it must be a step the
+    # request itself implies: all its required arguments follow from the dependent call's own.
+    for r in requires:
+        pre = tools_by_name.get(r)
+        if not isinstance(pre, dict) or (pre.get("annotations") or {}).get("readOnlyHint") is not False:
+            continue
+        linked = lambda a: a == TOKEN_FIELD or a in props or any(
+            p.endswith("_" + a) or a.endswith("_" + p) for p in props)
+        loose = [a for a in (pre.get("inputSchema") or {}).get("required", []) if not linked(a)]
+        if loose:
+            report.error(path, xw, x, "requires", "state-changing prerequisite %r needs %s, which %s does not carry"
+                         % (r, ", ".join(loose), name))
     # Every required argument must come from somewhere the simulator can see: a query slot,
     # a field of the same name in a prerequisite's output, or the session (tokens).
     provided = prerequisite_outputs(name, tools_by_name)
