@@ -12,6 +12,7 @@ PACKAGES=(
   nlohmann-json3-dev libyaml-cpp-dev libtbb-dev libcli11-dev libfmt-dev libspdlog-dev
   libxxhash-dev libzstd-dev
   libgtest-dev libgmock-dev
+  clang                           # libFuzzer build of the safetensors header fuzz target (train/fuzz)
 )
 
 missing=()

@@ -1,0 +1,39 @@
+// Shared helpers for the model tests.
+#pragma once
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <filesystem>
+#include <string>
+#include <unistd.h>
+
+#include "mcip/model.h"
+
+namespace mcip::train::test {
+
+inline std::filesystem::path temp_dir(const std::string& name) {
+  auto d = std::filesystem::temp_directory_path() / ("mcip-train-test-" + std::to_string(::getpid())) / name;
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d;
+}
+
+inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+// Random ids in [4, vocab) (0-3 are the specials) from a fixed seed.
+inline at::Tensor random_ids(std::int64_t b, std::int64_t t, std::int64_t vocab, std::uint64_t seed) {
+  at::manual_seed(seed);
+  return at::randint(4, vocab, {b, t}, at::kLong);
+}
+
+// Sets every LoRA B to random values so adapters change the output.
+inline void randomize_lora_b(Decoder& m, double std = 0.05, std::uint64_t seed = 77) {
+  at::NoGradGuard g;
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  for (auto& [name, t] : m.named_lora_tensors())
+    if (name.find("lora_B") != std::string::npos) t->normal_(0.0, std, gen);
+}
+
+}  // namespace mcip::train::test

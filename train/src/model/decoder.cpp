@@ -1,0 +1,376 @@
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
+#include <c10/core/GradMode.h>
+
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "mcip/error.h"
+#include "mcip/model.h"
+#include "recompute.h"
+
+namespace mcip::train {
+namespace {
+
+bool autocast_active(const at::Tensor& x) {
+  return x.is_cuda() ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+}
+
+at::Tensor dropout(const at::Tensor& x, double p, at::Generator* gen) {
+  // Masks are drawn on the model's CPU generator so runs are reproducible whatever the device.
+  at::Tensor keep = at::empty(x.sizes(), at::TensorOptions().dtype(at::kFloat)).bernoulli_(1.0 - p, *gen);
+  return x * keep.to(x.device(), x.scalar_type()).div_(1.0 - p);
+}
+
+Linear make_linear(std::int64_t out, std::int64_t in, bool bias, const at::TensorOptions& opt) {
+  Linear l;
+  l.weight = at::zeros({out, in}, opt);
+  if (bias) l.bias = at::zeros({out}, opt);
+  return l;
+}
+
+}  // namespace
+
+// Reductions and softmax run in fp32 at least (fp64 stays fp64 for gradient checks).
+at::ScalarType accumulate_type(at::ScalarType t) { return at::promote_types(t, at::kFloat); }
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  at::Tensor x32 = x.to(accumulate_type(x.scalar_type()));
+  at::Tensor y = x32 * at::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * y.to(x.scalar_type());
+}
+
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const std::int64_t half = x.size(-1) / 2;
+  at::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+  at::Tensor rotated = at::cat({-x2, x1}, -1);
+  return x * cos.to(x.scalar_type()) + rotated * sin.to(x.scalar_type());
+}
+
+at::Tensor grouped_query_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                   const at::Tensor& mask_bias) {
+  const std::int64_t b = q.size(0), heads = q.size(1), t = q.size(2), d = q.size(3);
+  const std::int64_t kv = k.size(1), groups = heads / kv, tk = k.size(2);
+  // Query heads h = kv*groups + g share KV head kv (HF repeat_kv order), so folding the group
+  // into the row dimension lets one matmul per KV head serve all its query heads.
+  at::Tensor qg = q.reshape({b, kv, groups * t, d});
+  at::Tensor scores = at::matmul(qg, k.transpose(-1, -2)).mul_(1.0 / std::sqrt(static_cast<double>(d)));
+  scores = scores.view({b, kv, groups, t, tk}).to(accumulate_type(q.scalar_type())) + mask_bias;
+  at::Tensor probs = at::softmax(scores, -1).to(v.scalar_type());
+  at::Tensor out = at::matmul(probs.view({b, kv, groups * t, tk}), v);
+  return out.view({b, heads, t, d});
+}
+
+at::Tensor attention_mask_bias(const at::Tensor& attention_mask, const at::Tensor& segment_ids,
+                               std::optional<std::int64_t> sliding_window) {
+  const std::int64_t b = attention_mask.size(0), t = attention_mask.size(1);
+  auto dev = attention_mask.device();
+  at::Tensor idx = at::arange(t, at::TensorOptions().dtype(at::kLong).device(dev));
+  at::Tensor allowed = (idx.unsqueeze(0) <= idx.unsqueeze(1)).unsqueeze(0);  // [1, i, j]
+  allowed = allowed & attention_mask.to(at::kBool).unsqueeze(1);               // [b, i, j]
+  if (segment_ids.defined()) allowed = allowed & (segment_ids.unsqueeze(2) == segment_ids.unsqueeze(1));
+  if (sliding_window) allowed = allowed & ((idx.unsqueeze(1) - idx.unsqueeze(0)) < *sliding_window).unsqueeze(0);
+  // A finite minimum (not -inf) keeps fully masked rows (left-padding queries) finite.
+  at::Tensor bias = at::zeros({b, t, t}, at::TensorOptions().dtype(at::kFloat).device(dev));
+  bias.masked_fill_(allowed.logical_not(), std::numeric_limits<float>::lowest());
+  return bias.view({b, 1, 1, t, t});
+}
+
+AutocastScope::AutocastScope(c10::Device device, bool enabled, at::ScalarType dtype) {
+  if (!enabled) return;
+  active_ = true;
+  cuda_ = device.is_cuda();
+  if (cuda_) {
+    prev_enabled_ = at::autocast::is_enabled();
+    prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  } else {
+    prev_enabled_ = at::autocast::is_cpu_enabled();
+    prev_dtype_ = at::autocast::get_autocast_cpu_dtype();
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(dtype);
+  }
+  at::autocast::increment_nesting();
+}
+
+AutocastScope::~AutocastScope() {
+  if (!active_) return;
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  if (cuda_) {
+    at::autocast::set_enabled(prev_enabled_);
+    at::autocast::set_autocast_gpu_dtype(prev_dtype_);
+  } else {
+    at::autocast::set_cpu_enabled(prev_enabled_);
+    at::autocast::set_autocast_cpu_dtype(prev_dtype_);
+  }
+}
+
+Decoder::Decoder(ModelConfig config, at::ScalarType dtype, c10::Device device)
+    : config_(std::move(config)), dropout_gen_(at::make_generator<at::CPUGeneratorImpl>(0)) {
+  config_.validate("model config");
+  const auto& c = config_;
+  auto opt = at::TensorOptions().dtype(dtype).device(device);
+  embed_tokens = at::zeros({c.vocab_size, c.hidden_size}, opt);
+  norm = at::ones({c.hidden_size}, opt);
+  if (!c.tie_word_embeddings) lm_head = at::zeros({c.vocab_size, c.hidden_size}, opt);
+  if (c.num_labels > 0) score_weight = at::zeros({c.num_labels, c.hidden_size}, opt.dtype(at::kFloat));
+  layers.resize(static_cast<std::size_t>(c.num_hidden_layers));
+  for (auto& l : layers) {
+    l.input_layernorm = at::ones({c.hidden_size}, opt);
+    l.post_attention_layernorm = at::ones({c.hidden_size}, opt);
+    l.q_proj = make_linear(c.q_dim(), c.hidden_size, c.qkv_bias, opt);
+    l.k_proj = make_linear(c.kv_dim(), c.hidden_size, c.qkv_bias, opt);
+    l.v_proj = make_linear(c.kv_dim(), c.hidden_size, c.qkv_bias, opt);
+    l.o_proj = make_linear(c.hidden_size, c.q_dim(), c.o_bias, opt);
+    l.gate_proj = make_linear(c.intermediate_size, c.hidden_size, c.mlp_bias, opt);
+    l.up_proj = make_linear(c.intermediate_size, c.hidden_size, c.mlp_bias, opt);
+    l.down_proj = make_linear(c.hidden_size, c.intermediate_size, c.mlp_bias, opt);
+  }
+}
+
+Decoder::Decoder(Decoder&&) noexcept = default;
+Decoder& Decoder::operator=(Decoder&&) noexcept = default;
+Decoder::~Decoder() = default;
+
+Decoder Decoder::random(const ModelConfig& config, std::uint64_t seed, at::ScalarType dtype, c10::Device device) {
+  Decoder m(config, at::kFloat, c10::Device(c10::kCPU));
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  c10::NoGradGuard no_grad;
+  for (auto& [name, t] : m.named_tensors()) {
+    const bool is_norm = name.find("norm") != std::string::npos;
+    const bool is_bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+    if (is_norm) t->fill_(1.0);
+    else if (is_bias) t->normal_(0.0, 0.02, gen);  // non-zero so tests see biases take effect
+    else t->normal_(0.0, 0.02, gen);
+  }
+  m.seed_dropout(seed ^ 0x9e3779b97f4a7c15ULL);
+  m.to(device, dtype);
+  return m;
+}
+
+c10::Device Decoder::device() const { return embed_tokens.device(); }
+
+void Decoder::seed_dropout(std::uint64_t seed) { dropout_gen_ = at::make_generator<at::CPUGeneratorImpl>(seed); }
+
+std::vector<std::pair<std::string, Linear*>> Decoder::named_linears() {
+  std::vector<std::pair<std::string, Linear*>> out;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    auto& l = layers[i];
+    const std::string p = fmt::format("model.layers.{}.", i);
+    out.emplace_back(p + "self_attn.q_proj", &l.q_proj);
+    out.emplace_back(p + "self_attn.k_proj", &l.k_proj);
+    out.emplace_back(p + "self_attn.v_proj", &l.v_proj);
+    out.emplace_back(p + "self_attn.o_proj", &l.o_proj);
+    out.emplace_back(p + "mlp.gate_proj", &l.gate_proj);
+    out.emplace_back(p + "mlp.up_proj", &l.up_proj);
+    out.emplace_back(p + "mlp.down_proj", &l.down_proj);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, at::Tensor*>> Decoder::named_tensors() {
+  std::vector<std::pair<std::string, at::Tensor*>> out;
+  out.emplace_back("model.embed_tokens.weight", &embed_tokens);
+  auto linears = named_linears();
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const std::string p = fmt::format("model.layers.{}.", i);
+    out.emplace_back(p + "input_layernorm.weight", &layers[i].input_layernorm);
+    out.emplace_back(p + "post_attention_layernorm.weight", &layers[i].post_attention_layernorm);
+    for (std::size_t j = 0; j < 7; ++j) {
+      auto& [name, lin] = linears[i * 7 + j];
+      out.emplace_back(name + ".weight", &lin->weight);
+      if (lin->bias.defined()) out.emplace_back(name + ".bias", &lin->bias);
+    }
+  }
+  out.emplace_back("model.norm.weight", &norm);
+  if (lm_head.defined()) out.emplace_back("lm_head.weight", &lm_head);
+  if (score_weight.defined()) out.emplace_back("score.weight", &score_weight);
+  return out;
+}
+
+std::vector<std::pair<std::string, at::Tensor*>> Decoder::named_lora_tensors() {
+  std::vector<std::pair<std::string, at::Tensor*>> out;
+  for (auto& [name, lin] : named_linears()) {
+    if (!lin->lora) continue;
+    out.emplace_back("base_model.model." + name + ".lora_A.weight", &lin->lora->A);
+    out.emplace_back("base_model.model." + name + ".lora_B.weight", &lin->lora->B);
+  }
+  return out;
+}
+
+std::vector<at::Tensor> Decoder::trainable_parameters() {
+  std::vector<at::Tensor> out;
+  for (auto& [n, t] : named_tensors())
+    if (t->requires_grad()) out.push_back(*t);
+  for (auto& [n, t] : named_lora_tensors())
+    if (t->requires_grad()) out.push_back(*t);
+  return out;
+}
+
+void Decoder::freeze_all() {
+  for (auto& [n, t] : named_tensors()) t->set_requires_grad(false);
+  for (auto& [n, t] : named_lora_tensors()) t->set_requires_grad(false);
+}
+
+void Decoder::to(c10::Device device, std::optional<at::ScalarType> base_dtype) {
+  c10::NoGradGuard no_grad;
+  auto move = [&](at::Tensor* t, std::optional<at::ScalarType> dtype) {
+    const bool rg = t->requires_grad();
+    *t = dtype ? t->to(device, *dtype) : t->to(device);
+    if (rg) t->set_requires_grad(true);
+  };
+  // Trainable heads and adapters stay fp32 whatever the base precision.
+  for (auto& [name, t] : named_tensors()) move(t, name == "score.weight" ? std::nullopt : base_dtype);
+  for (auto& [name, t] : named_lora_tensors()) move(t, std::nullopt);
+}
+
+at::Tensor Decoder::linear_forward(const Linear& linear, const at::Tensor& x, at::Generator* gen) const {
+  at::Tensor y = at::linear(x, linear.weight, linear.bias);
+  const LoraAdapter* lora = linear.lora.get();
+  if (!lora || lora->merged) return y;
+  at::Tensor h = x;
+  if (training_ && lora->dropout > 0) h = dropout(h, lora->dropout, gen);
+  if (!autocast_active(h) && h.scalar_type() != lora->A.scalar_type()) h = h.to(lora->A.scalar_type());
+  at::Tensor delta = at::linear(at::linear(h, lora->A), lora->B).mul_(lora->scale);
+  return y + delta.to(y.scalar_type());
+}
+
+at::Tensor Decoder::attention(const DecoderLayer& l, const at::Tensor& x, const LayerInputs& in, at::Generator* gen) {
+  const auto& c = config_;
+  const std::int64_t b = x.size(0), t = x.size(1);
+  at::Tensor q = linear_forward(l.q_proj, x, gen).view({b, t, c.num_attention_heads, c.head_dim}).transpose(1, 2);
+  at::Tensor k = linear_forward(l.k_proj, x, gen).view({b, t, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
+  at::Tensor v = linear_forward(l.v_proj, x, gen).view({b, t, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
+  q = apply_rope(q, in.cos, in.sin);
+  k = apply_rope(k, in.cos, in.sin);
+  at::Tensor out = grouped_query_attention(q, k, v.contiguous(), in.mask_bias);
+  out = out.transpose(1, 2).reshape({b, t, c.q_dim()});
+  return linear_forward(l.o_proj, out, gen);
+}
+
+at::Tensor Decoder::layer_forward(std::int64_t layer, const at::Tensor& hidden, const LayerInputs& in,
+                                  at::Generator* gen) {
+  const DecoderLayer& l = layers[static_cast<std::size_t>(layer)];
+  const double eps = config_.rms_norm_eps;
+  at::Tensor h = hidden + attention(l, rms_norm(hidden, l.input_layernorm, eps), in, gen);
+  at::Tensor x = rms_norm(h, l.post_attention_layernorm, eps);
+  at::Tensor act = at::silu(linear_forward(l.gate_proj, x, gen)) * linear_forward(l.up_proj, x, gen);
+  return h + linear_forward(l.down_proj, act, gen);
+}
+
+std::vector<at::Tensor> Decoder::layer_parameters(std::int64_t layer) {
+  auto& l = layers[static_cast<std::size_t>(layer)];
+  std::vector<at::Tensor> out{l.input_layernorm, l.post_attention_layernorm};
+  for (Linear* lin : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj}) {
+    out.push_back(lin->weight);
+    if (lin->bias.defined()) out.push_back(lin->bias);
+    if (lin->lora) {
+      out.push_back(lin->lora->A);
+      out.push_back(lin->lora->B);
+    }
+  }
+  return out;
+}
+
+at::Tensor Decoder::inv_freq() const {
+  const auto& c = config_;
+  const std::int64_t half = c.head_dim / 2;
+  at::Tensor exponent = at::arange(0, c.head_dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(c.head_dim);
+  at::Tensor inv = 1.0 / at::pow(c.rope_theta, exponent);
+  const RopeScaling& rs = c.rope_scaling;
+  if (rs.kind == RopeScaling::Kind::Linear) {
+    inv = inv / rs.factor;
+  } else if (rs.kind == RopeScaling::Kind::Llama3) {
+    // transformers' _compute_llama3_parameters: long wavelengths are slowed by `factor`, short
+    // ones kept, and the band in between interpolated smoothly.
+    const double old_ctx = static_cast<double>(rs.original_max_position_embeddings);
+    const double low_wavelen = old_ctx / rs.low_freq_factor, high_wavelen = old_ctx / rs.high_freq_factor;
+    at::Tensor wavelen = 2.0 * M_PI / inv;
+    at::Tensor scaled = at::where(wavelen > low_wavelen, inv / rs.factor, inv);
+    at::Tensor smooth = (old_ctx / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+    at::Tensor smoothed = (1 - smooth) * scaled / rs.factor + smooth * scaled;
+    at::Tensor medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
+    inv = at::where(medium, smoothed, scaled);
+  }
+  (void)half;
+  return inv;
+}
+
+Decoder::LayerInputs Decoder::layer_inputs(const Batch& batch, const at::Tensor& mask) const {
+  LayerInputs in;
+  at::Tensor pos = batch.position_ids.defined() ? batch.position_ids
+                                                : (mask.to(at::kLong).cumsum(1) - 1).clamp_min(0);
+  at::Tensor freqs = pos.to(at::kFloat).unsqueeze(-1) * inv_freq().to(pos.device()).view({1, 1, -1});
+  at::Tensor emb = at::cat({freqs, freqs}, -1);
+  in.cos = emb.cos().unsqueeze(1);
+  in.sin = emb.sin().unsqueeze(1);
+  in.mask_bias = attention_mask_bias(mask, batch.segment_ids, config_.sliding_window);
+  return in;
+}
+
+at::Tensor Decoder::hidden_states(const Batch& batch) {
+  const at::Tensor& ids = batch.input_ids;
+  if (!ids.defined() || ids.dim() != 2 || ids.scalar_type() != at::kLong)
+    throw std::invalid_argument("Decoder: input_ids must be a [batch, time] int64 tensor");
+  if (ids.numel() > 0) {
+    auto [lo, hi] = at::aminmax(ids);
+    if (lo.item<std::int64_t>() < 0 || hi.item<std::int64_t>() >= config_.vocab_size)
+      throw InputError("", 0, "input_ids",
+                       fmt::format("token ids span [{}, {}] but the model's vocabulary has {} entries",
+                                   lo.item<std::int64_t>(), hi.item<std::int64_t>(), config_.vocab_size));
+  }
+  at::Tensor mask = batch.attention_mask.defined() ? batch.attention_mask : at::ones_like(ids);
+  if (mask.sizes() != ids.sizes()) throw std::invalid_argument("Decoder: attention_mask must match input_ids");
+  const LayerInputs in = layer_inputs(batch, mask);
+  at::Tensor x = at::embedding(embed_tokens, ids);
+  const bool recompute = recompute_ && c10::GradMode::is_enabled();
+  for (std::int64_t i = 0; i < config_.num_hidden_layers; ++i)
+    x = recompute ? detail::recomputed_layer(*this, i, x, in, &dropout_gen_) : layer_forward(i, x, in, &dropout_gen_);
+  return rms_norm(x, norm, config_.rms_norm_eps);
+}
+
+at::Tensor Decoder::pool_last(const at::Tensor& hidden, const at::Tensor& attention_mask) {
+  const std::int64_t b = hidden.size(0), t = hidden.size(1), h = hidden.size(2);
+  at::Tensor mask = attention_mask.defined() ? attention_mask.to(at::kBool)
+                                             : at::ones({b, t}, at::TensorOptions().dtype(at::kBool).device(hidden.device()));
+  at::Tensor idx = at::arange(t, at::TensorOptions().dtype(at::kLong).device(hidden.device())).expand({b, t});
+  at::Tensor last = at::where(mask, idx, at::full_like(idx, -1)).amax(1).clamp_min(0);
+  return hidden.gather(1, last.view({b, 1, 1}).expand({b, 1, h})).squeeze(1);
+}
+
+at::Tensor Decoder::score(const at::Tensor& pooled) const {
+  if (!score_weight.defined())
+    throw InputError("", 0, "num_labels", "this model has no classification head (num_labels is 0)");
+  at::Tensor x = pooled;
+  if (!autocast_active(x) && x.scalar_type() != score_weight.scalar_type()) x = x.to(score_weight.scalar_type());
+  at::Tensor logits = at::linear(x, score_weight);
+  return logits.to(accumulate_type(logits.scalar_type()));
+}
+
+at::Tensor Decoder::classify(const Batch& batch) {
+  return score(pool_last(hidden_states(batch), batch.attention_mask));
+}
+
+at::Tensor Decoder::lm_logits(const at::Tensor& hidden) const {
+  at::Tensor logits = at::linear(hidden, output_embedding());
+  return logits.to(accumulate_type(logits.scalar_type()));
+}
+
+at::Tensor Decoder::next_token_logits(const Batch& batch) {
+  return lm_logits(pool_last(hidden_states(batch), batch.attention_mask));
+}
+
+at::Tensor Decoder::choice_probabilities(const Batch& batch, const std::vector<std::int64_t>& choice_token_ids) {
+  for (auto id : choice_token_ids)
+    if (id < 0 || id >= config_.vocab_size)
+      throw InputError("", 0, "choice_token_ids", fmt::format("token id {} outside the vocabulary", id));
+  at::Tensor probs = at::softmax(next_token_logits(batch), -1);
+  at::Tensor ids = at::tensor(choice_token_ids, at::TensorOptions().dtype(at::kLong)).to(probs.device());
+  return probs.index_select(1, ids);
+}
+
+}  // namespace mcip::train
