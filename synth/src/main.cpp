@@ -4,6 +4,7 @@
 
 #include "mcip/cli.h"
 #include "mcip/harvest.h"
+#include "mcip/record.h"
 #include "mcip/synth.h"
 
 int main(int argc, char** argv) {
@@ -25,8 +26,11 @@ int main(int argc, char** argv) {
         "  mcip-synth --check my-taxonomy.yaml");
     mcip::mcp::HarvestOptions harvest_options;
     auto* harvest = mcip::mcp::add_harvest_command(app, harvest_options);
+    mcip::mcp::RecordOptions record_options;
+    auto* record = mcip::mcp::add_record_command(app, record_options);
     if (int rc = mcip::parse_cli(app, argc, argv); rc >= 0) return rc;
     if (*harvest) return mcip::mcp::run_harvest(harvest_options, std::cout);
+    if (*record) return mcip::mcp::run_record(record_options, std::cout);
 
     if (*check) return mcip::synth::check_taxonomy(check_file, std::cout);
     if (*taxonomy) return mcip::synth::print_taxonomy(taxonomy_file, format, std::cout);

@@ -84,5 +84,23 @@ TEST_F(LiveServers, HarvestAllReproducesEveryCommittedCatalogByteForByte) {
   EXPECT_GE(tools, 90u);
 }
 
+// server-memory and server-filesystem answer deterministically (fresh sandbox per episode),
+// so a fresh recording must equal the committed traces; server-everything embeds the time.
+TEST_F(LiveServers, RecordAllReproducesDeterministicTraces) {
+  const std::string command = "MCIP_SYNTH=" + testing::quote(std::string(MCIP_BIN_DIR) + "/mcip-synth") +
+                              " tools/mcp-servers/record-all.sh " + testing::quote(dir_.path().string()) + " > " +
+                              testing::quote((dir_.path() / "log").string()) + " 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << read_file(dir_.path() / "log");
+  for (const char* name : {"recorded-memory.json", "recorded-filesystem.json"})
+    EXPECT_EQ(read_file(dir_.path() / name), read_file(fs::path("data/traces") / name))
+        << name << " differs from a fresh recording; re-run tools/mcp-servers/record-all.sh and commit";
+  const json everything = json::parse(read_file(dir_.path() / "recorded-everything.json"));
+  const json committed = json::parse(read_file("data/traces/recorded-everything.json"));
+  ASSERT_EQ(everything["episodes"].size(), committed["episodes"].size());
+  for (std::size_t i = 0; i < everything["episodes"].size(); ++i)
+    for (std::size_t j = 0; j < everything["episodes"][i]["calls"].size(); ++j)
+      EXPECT_EQ(everything["episodes"][i]["calls"][j]["is_error"], committed["episodes"][i]["calls"][j]["is_error"]);
+}
+
 }  // namespace
 }  // namespace mcip::mcp
