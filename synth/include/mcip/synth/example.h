@@ -1,0 +1,56 @@
+// One dataset example: label choice, benign episode, mutation or hard negative, renderings,
+// and the JSONL record, all derived from (seed, index, attempt) alone.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mcip/synth/mutators.h"
+#include "mcip/synth/render.h"
+
+namespace mcip::taxonomy {
+class Taxonomy;
+struct Label;
+}
+
+namespace mcip::synth {
+
+struct Example {
+  std::uint64_t index = 0;
+  int attempt = 0;
+  int label = 0;           // taxonomy label index actually produced
+  int target_label = 0;    // label the balance asked for
+  std::string split, group, hard_negative, variant, unreachable;  // unreachable: why target != label
+  std::vector<std::string> servers;  // every server in the episode (tools/list included)
+  std::string record;      // one JSON object, no trailing newline
+  std::uint64_t exact_hash = 0;
+  std::string chat;        // normalized chat text, for near-duplicate signatures
+};
+
+class ExampleFactory {
+ public:
+  ExampleFactory(const World& world, const taxonomy::Taxonomy& tax, const PromptTemplate& prompt);
+  // Deterministic in (config seed, index, resample).
+  Example make(std::uint64_t index, int resample = 0) const;
+  int label_for_index(std::uint64_t index) const;
+  const Simulator& simulator() const { return sim_; }
+
+  // Builds the record of an episode (exposed for tests and validation of benign sources).
+  Example render(const Episode& ep, const Episode* source, const taxonomy::Label& label, const std::string& rationale,
+                 const std::string& variant, std::uint64_t index, int attempt) const;
+
+ private:
+  const Tool* pick_primary(const Mutator* m, Rng& rng) const;
+  const World& world_;
+  const taxonomy::Taxonomy& tax_;
+  const PromptTemplate& prompt_;
+  Simulator sim_;
+  std::vector<double> cumulative_;  // label weights, cumulative
+  std::vector<std::vector<const Tool*>> mutator_tools_, negative_tools_;
+};
+
+std::string benign_rationale(const Episode& ep);
+// Lower-cased, whitespace-collapsed text used for exact and near-duplicate detection.
+std::string normalize_text(const std::string& s);
+
+}  // namespace mcip::synth

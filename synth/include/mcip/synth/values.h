@@ -1,0 +1,62 @@
+// Schema-driven value sampling: realistic names, places, amounts and identifiers drawn from
+// the value pools data file, shaped by JSON Schema (enum, type, format, ranges, items).
+#pragma once
+#include <memory>
+#include <regex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "mcip/synth/document.h"
+#include "mcip/synth/rng.h"
+
+namespace mcip::synth {
+
+enum class Generator {
+  Pool, PersonName, FirstName, LastName, Email, Phone, Username, Amount, Quantity, Percent, Date,
+  DateTime, Time, Identifier, Uuid, Url, Path, FileName, Ipv4, Hostname, Iban, AccountNumber, Token,
+  Sentence, Word, Year, DurationMinutes, Language, Boolean
+};
+
+struct GeneratorChoice {
+  Generator generator = Generator::Word;
+  int pool = -1;  // index into pools when generator == Pool
+};
+
+class ValuePools {
+ public:
+  static ValuePools from_document(const Document& doc);
+  static ValuePools embedded();
+  static std::string_view embedded_text();
+
+  const std::string& hash() const { return hash_; }
+  const std::vector<std::string>& pool(int index) const { return pools_[static_cast<size_t>(index)]; }
+  const std::vector<std::string>& pool(const std::string& name) const;
+  // The generator for a property name: cached for names seen by prepare(), else rule-matched.
+  GeneratorChoice choose(std::string_view property) const;
+  // Pre-resolves names so the hot path does a hash lookup instead of running regexes.
+  void prepare(const std::vector<std::string>& property_names);
+
+  // A value for `schema` (JSON Schema subset) of a property called `property`.
+  ojson sample(const ojson& schema, std::string_view property, Rng& rng) const;
+  // A value from a generator, ignoring schema.
+  ojson generate(GeneratorChoice g, std::string_view property, Rng& rng) const;
+
+ private:
+  struct Rule {
+    std::regex match;
+    GeneratorChoice choice;
+  };
+  GeneratorChoice match_rules(std::string_view property) const;
+  ojson sample_string(const ojson& schema, std::string_view property, Rng& rng) const;
+  ojson sample_number(const ojson& schema, std::string_view property, Rng& rng, bool integer) const;
+
+  std::vector<std::string> pool_names_;
+  std::vector<std::vector<std::string>> pools_;
+  std::vector<Rule> rules_;
+  std::unordered_map<std::string, GeneratorChoice> cache_;
+  std::string hash_;
+};
+
+}  // namespace mcip::synth

@@ -1,0 +1,389 @@
+#include <tbb/global_control.h>
+#include <tbb/parallel_pipeline.h>
+#include <tbb/task_arena.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <array>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "mcip/atomic_file.h"
+#include "mcip/error.h"
+#include "mcip/hash.h"
+#include "mcip/synth/dataset.h"
+#include "mcip/synth/dedup.h"
+#include "mcip/synth/example.h"
+#include "mcip/taxonomy.h"
+
+#ifndef MCIP_VERSION
+#define MCIP_VERSION "0.0.0"
+#endif
+
+namespace fs = std::filesystem;
+
+namespace mcip::synth {
+
+const std::array<const char*, 4> kSplits = {"train", "validation", "test", "test_unseen_tools"};
+int split_id(const std::string& s) {
+  for (size_t i = 0; i < kSplits.size(); ++i)
+    if (s == kSplits[i]) return static_cast<int>(i);
+  return -1;
+}
+
+struct SynthRun::State {
+  taxonomy::Taxonomy tax = taxonomy::Taxonomy::embedded();
+  std::unique_ptr<World> world;
+  std::unique_ptr<PromptTemplate> prompt;
+  std::unique_ptr<ExampleFactory> factory;
+  std::vector<std::string> catalog_files;
+};
+
+std::pair<std::uint64_t, std::uint64_t> parse_shard(const std::string& spec) {
+  const size_t slash = spec.find('/');
+  try {
+    if (slash == std::string::npos) throw std::invalid_argument("no slash");
+    size_t used = 0;
+    const auto i = std::stoull(spec.substr(0, slash), &used);
+    if (used != slash) throw std::invalid_argument("junk");
+    const auto n = std::stoull(spec.substr(slash + 1), &used);
+    if (used != spec.size() - slash - 1 || n == 0 || i >= n) throw std::invalid_argument("range");
+    return {i, n};
+  } catch (const std::exception&) {
+    throw InputError("", 0, "--shard", fmt::format("'{}' is not i/N with 0 <= i < N", spec));
+  }
+}
+
+static std::string expand_data_var(const std::string& s, const std::string& data) {
+  std::string out = s;
+  for (size_t p; (p = out.find("${MCIP_DATA}")) != std::string::npos;) out.replace(p, 12, data);
+  return out;
+}
+
+SynthRun::SynthRun(const RunOverrides& o) : s_(std::make_unique<State>()), o_(o) {
+  SynthConfig cfg = load_config(o.config_file);
+  const std::string origin = o.config_file.empty() ? "<embedded configs/synth.yaml>" : o.config_file;
+  if (o.count) cfg.count = *o.count;
+  if (o.seed) cfg.seed = *o.seed;
+  if (o.threads) cfg.threads = *o.threads;
+  if (cfg.count == 0) throw InputError("", 0, "--count", "must be at least 1");
+  cfg.effective["seed"] = cfg.seed;
+  cfg.effective["count"] = cfg.count;
+  cfg.effective.erase("threads");  // does not affect the output; kept out so manifests match across thread counts
+  cfg.resolve_labels(s_->tax, origin);
+
+  const std::string data = default_data_dir();
+  std::vector<std::string> entries;
+  const fs::path base = o.config_file.empty() ? fs::current_path() : fs::absolute(o.config_file).parent_path();
+  for (const auto& e : cfg.catalogs) {
+    fs::path p = expand_data_var(e, data);
+    if (p.is_relative()) p = base / p;
+    entries.push_back(p.string());
+  }
+  s_->catalog_files = expand_catalog_paths(entries, origin);
+  if (s_->catalog_files.empty())
+    throw InputError(origin, 0, "catalogs", fmt::format("no catalog files matched (data folder: '{}'; set MCIP_DATA_DIR or list catalogs in the config)", data));
+  Catalog catalog = Catalog::load(s_->catalog_files);
+  auto load_or = [&](const std::string& file, auto embedded, auto from_doc) {
+    return file.empty() ? embedded() : from_doc(Document::load(fs::path(file).is_relative() ? (base / file).string() : file));
+  };
+  ValuePools pools = load_or(cfg.value_pools_file, [] { return ValuePools::embedded(); },
+                             [](const Document& d) { return ValuePools::from_document(d); });
+  Phrasing phrasing = load_or(cfg.phrasing_file, [] { return Phrasing::embedded(); },
+                              [](const Document& d) { return Phrasing::from_document(d); });
+  const auto& tax = s_->tax;
+  s_->prompt = std::make_unique<PromptTemplate>(load_or(cfg.prompt_template_file, [&] { return PromptTemplate::embedded(tax); },
+                                                        [&](const Document& d) { return PromptTemplate::from_document(d, tax); }));
+  s_->world = std::make_unique<World>(std::move(catalog), std::move(pools), std::move(phrasing), std::move(cfg));
+  s_->factory = std::make_unique<ExampleFactory>(*s_->world, s_->tax, *s_->prompt);
+}
+
+SynthRun::~SynthRun() = default;
+const SynthConfig& SynthRun::config() const { return s_->world->config(); }
+
+namespace {
+
+struct Counters {
+  std::vector<std::array<std::uint64_t, 4>> label_split;  // [label][split]
+  std::vector<std::uint64_t> target;                      // per label
+  std::map<std::string, std::uint64_t> unreachable, hard_negatives, layers, variants;
+  std::array<std::uint64_t, 4> split_bytes{}, split_records{};
+  std::uint64_t exact_resampled = 0, near_cross_resampled = 0, near_cross_kept = 0, near_within = 0, dropped = 0,
+                held_out_in_train = 0;
+};
+
+struct Chunk {
+  std::uint64_t begin = 0, end = 0;
+  std::vector<Example> examples;
+  std::vector<std::vector<std::uint32_t>> sigs;
+};
+
+std::string dataset_card(const ojson& manifest, const taxonomy::Taxonomy& tax) {
+  std::string s = "# mcip-synth dataset\n\n";
+  s += fmt::format("Generated by `{}` with seed {} ({} example indices{}).\n", manifest["generator"].get<std::string>(),
+                   manifest["seed"].get<std::uint64_t>(), manifest["count"].get<std::uint64_t>(),
+                   manifest["shard"]["count"].get<int>() > 1
+                       ? fmt::format(", shard {}/{}", manifest["shard"]["index"].get<int>(), manifest["shard"]["count"].get<int>())
+                       : "");
+  s += "Synthetic MCP interactions (Glaive text, MCP JSON-RPC 2025-11-25 messages, MCI flow logs) labelled with the 11\n"
+       "MCIP-bench classes, plus a guardian prompt/answer pair per example. Every example is reproducible from the seed\n"
+       "and its index (see `provenance`).\n\n## Files\n\n| split | records | bytes |\n|---|---|---|\n";
+  for (const auto& f : manifest["files"])
+    s += fmt::format("| {} | {} | {} |\n", f["split"].get<std::string>(), f["records"].get<std::uint64_t>(), f["bytes"].get<std::uint64_t>());
+  s += "\n## Labels x splits\n\n| letter | label | train | validation | test | test_unseen_tools | target share | achieved share |\n|---|---|---|---|---|---|---|---|\n";
+  for (const auto& row : manifest["labels"])
+    s += fmt::format("| {} | `{}` | {} | {} | {} | {} | {:.3f} | {:.3f} |\n", row["letter"].get<std::string>(), row["label"].get<std::string>(),
+                     row["counts"]["train"].get<std::uint64_t>(), row["counts"]["validation"].get<std::uint64_t>(),
+                     row["counts"]["test"].get<std::uint64_t>(), row["counts"]["test_unseen_tools"].get<std::uint64_t>(),
+                     row["target_share"].get<double>(), row["achieved_share"].get<double>());
+  s += "\n## Splits\n\nEpisodes are grouped by their primary tool (all templates of a tool stay in one split). Servers listed\n"
+       "under `held_out_servers` in manifest.json never appear in train; their episodes form `test_unseen_tools`.\n\n";
+  s += fmt::format("## Deduplication and leakage\n\n```\n{}\n```\n\n", manifest["dedup"].dump(2));
+  s += fmt::format("## Provenance\n\nTaxonomy {} {} (hash {}); catalogs and data files with hashes in manifest.json.\n\n",
+                   tax.name(), tax.version(), tax.hash());
+  s += "## Intended use and limits\n\nTraining and evaluating MCP-safety guardians. The interactions are simulated from tool\n"
+       "catalogs: tool results are schema-consistent samples, not real data, and attack variants follow fixed templates.\n";
+  return s;
+}
+
+}  // namespace
+
+RunSummary SynthRun::generate(const fs::path& out, std::ostream* log) const {
+  const auto start = std::chrono::steady_clock::now();
+  const World& world = *s_->world;
+  const SynthConfig& cfg = world.config();
+  const ExampleFactory& factory = *s_->factory;
+  const auto& tax = s_->tax;
+  const std::uint64_t begin = cfg.count * o_.shard_index / o_.shard_count;
+  const std::uint64_t end = cfg.count * (o_.shard_index + 1) / o_.shard_count;
+  const bool write = !out.empty();
+
+  fs::path tmp;
+  std::array<std::ofstream, 4> files;
+  std::array<XXH3_state_t*, 4> file_hash{};
+  if (write) {
+    if (fs::exists(out) && !fs::is_directory(out)) throw InputError(out.string(), 0, "--out", "exists and is not a folder");
+    if (fs::is_directory(out) && !fs::is_empty(out) && !fs::exists(out / "manifest.json"))
+      throw InputError(out.string(), 0, "--out", "folder exists, is not empty and holds no dataset; refusing to replace it");
+    const fs::path parent = fs::absolute(out).parent_path();
+    fs::create_directories(parent);
+    tmp = parent / fmt::format(".{}.tmp-{}", out.filename().string(), ::getpid());
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    for (size_t i = 0; i < kSplits.size(); ++i) {
+      files[i].open(tmp / (std::string(kSplits[i]) + ".jsonl"), std::ios::binary);
+      if (!files[i]) throw std::runtime_error("cannot create " + (tmp / kSplits[i]).string());
+      file_hash[i] = XXH3_createState();
+      XXH3_128bits_reset(file_hash[i]);
+    }
+  }
+  auto cleanup = [&] {
+    for (auto* h : file_hash)
+      if (h) XXH3_freeState(h);
+    if (write) {
+      std::error_code ec;
+      fs::remove_all(tmp, ec);
+    }
+  };
+
+  Counters k;
+  k.label_split.assign(tax.labels().size(), {0, 0, 0, 0});
+  k.target.assign(tax.labels().size(), 0);
+  HashSet64 seen;
+  NearIndex near(cfg.near);
+  const int threads = cfg.threads > 0 ? cfg.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const std::uint64_t chunk = 64;
+  std::uint64_t next = 0, progress_at = 0;
+  RunSummary summary;
+
+  auto sign = [&](const Example& ex) {
+    return cfg.near.enabled ? minhash(ex.chat, cfg.near.shingle, cfg.near.hashes) : std::vector<std::uint32_t>();
+  };
+  auto commit = [&](Example& ex, std::vector<std::uint32_t>& sig) {
+    const bool mine = ex.index >= begin;
+    NearHit cross, within;
+    for (int r = 0;; ++r) {
+      cross = within = NearHit{};
+      const bool exact_dup = cfg.exact_dedup && seen.contains(ex.exact_hash);
+      if (!exact_dup && cfg.near.enabled) near.query(sig, split_id(ex.split), cross, within);
+      const bool cross_dup = !exact_dup && cross.found && cfg.near.drop_cross_split;
+      if (!exact_dup && !cross_dup) break;
+      if (mine) ++(exact_dup ? k.exact_resampled : k.near_cross_resampled);
+      if (r >= cfg.max_resamples) {
+        if (mine) ++k.dropped;
+        return;
+      }
+      ex = factory.make(ex.index, r + 1);
+      sig = sign(ex);
+    }
+    seen.insert(ex.exact_hash);
+    if (cfg.near.enabled) near.add(sig, split_id(ex.split));
+    if (!mine) return;
+    if (within.found) ++k.near_within;
+    if (cross.found) ++k.near_cross_kept;
+    const int sid = split_id(ex.split);
+    if (sid == 0)
+      for (const auto& s : ex.servers) k.held_out_in_train += world.held_out(s);
+    ++k.label_split[static_cast<size_t>(ex.label)][static_cast<size_t>(sid)];
+    ++k.target[static_cast<size_t>(ex.target_label)];
+    if (!ex.unreachable.empty()) ++k.unreachable[ex.unreachable];
+    if (!ex.hard_negative.empty()) ++k.hard_negatives[ex.hard_negative];
+    if (!ex.variant.empty()) ++k.variants[tax.label_at(ex.label).bench_label + "/" + ex.variant];
+    if (const auto* a = tax.attack_of(tax.label_at(ex.label)))
+      for (const auto& l : a->maestro) ++k.layers[l];
+    ++k.split_records[static_cast<size_t>(sid)];
+    k.split_bytes[static_cast<size_t>(sid)] += ex.record.size() + 1;
+    summary.bytes += ex.record.size() + 1;
+    ++summary.written;
+    if (write) {
+      ex.record += '\n';
+      files[static_cast<size_t>(sid)].write(ex.record.data(), static_cast<std::streamsize>(ex.record.size()));
+      XXH3_128bits_update(file_hash[static_cast<size_t>(sid)], ex.record.data(), ex.record.size());
+    }
+    if (log && summary.written >= progress_at) {
+      *log << fmt::format("mcip-synth: {} / {} examples\n", summary.written, end - begin) << std::flush;
+      progress_at += std::max<std::uint64_t>(10000, (end - begin) / 10);
+    }
+  };
+
+  try {
+    tbb::task_arena arena(threads);
+    arena.execute([&] {
+      tbb::parallel_pipeline(
+          static_cast<size_t>(threads) * 4,
+          tbb::make_filter<void, Chunk*>(tbb::filter_mode::serial_in_order,
+                                         [&](tbb::flow_control& fc) -> Chunk* {
+                                           if (next >= end) {
+                                             fc.stop();
+                                             return nullptr;
+                                           }
+                                           auto* c = new Chunk;
+                                           c->begin = next;
+                                           c->end = std::min(end, next + chunk);
+                                           next = c->end;
+                                           return c;
+                                         }) &
+              tbb::make_filter<Chunk*, Chunk*>(tbb::filter_mode::parallel,
+                                               [&](Chunk* c) {
+                                                 for (std::uint64_t i = c->begin; i < c->end; ++i) {
+                                                   c->examples.push_back(factory.make(i));
+                                                   c->sigs.push_back(sign(c->examples.back()));
+                                                 }
+                                                 return c;
+                                               }) &
+              tbb::make_filter<Chunk*, void>(tbb::filter_mode::serial_in_order, [&](Chunk* c) {
+                std::unique_ptr<Chunk> owned(c);
+                for (size_t i = 0; i < c->examples.size(); ++i) commit(c->examples[i], c->sigs[i]);
+              }));
+    });
+    summary.dropped = k.dropped;
+
+    // Manifest: everything needed to rebuild and to judge the data, and nothing time- or machine-dependent.
+    ojson m = ojson::object();
+    m["format"] = "mcip-synth-dataset/1";
+    m["generator"] = "mcip-synth " MCIP_VERSION;
+    m["seed"] = cfg.seed;
+    m["count"] = cfg.count;
+    m["shard"] = {{"index", o_.shard_index}, {"count", o_.shard_count}, {"begin", begin}, {"end", end}};
+    m["protocol_version"] = cfg.protocol_version;
+    m["config"] = cfg.effective;
+    m["taxonomy"] = {{"name", tax.name()}, {"version", tax.version()}, {"hash", tax.hash()}};
+    ojson cats = ojson::array();
+    for (const auto& f : world.catalog().files())
+      cats.push_back({{"id", f.id}, {"file", fs::path(f.path).filename().string()}, {"source", f.source}, {"hash", f.hash},
+                      {"servers", f.servers}, {"tools", f.tools}});
+    m["catalogs"] = cats;
+    m["data_files"] = {{"value_pools", world.pools().hash()}, {"phrasing", world.phrasing().hash}, {"prompt_template", s_->prompt->hash()}};
+    ojson held = ojson::array();
+    for (const auto& s : world.catalog().servers())
+      if (s.held_out) held.push_back(s.name);
+    m["held_out_servers"] = held;
+    ojson labels = ojson::array();
+    const std::uint64_t total = summary.written;
+    for (const auto& l : tax.labels()) {
+      ojson row = ojson::object();
+      row["letter"] = std::string(1, l.letter);
+      row["label"] = l.bench_label;
+      row["id"] = l.id;
+      ojson counts = ojson::object();
+      std::uint64_t n = 0;
+      for (size_t s = 0; s < kSplits.size(); ++s) {
+        counts[kSplits[s]] = k.label_split[static_cast<size_t>(l.index)][s];
+        n += k.label_split[static_cast<size_t>(l.index)][s];
+      }
+      row["counts"] = counts;
+      row["total"] = n;
+      row["target_share"] = cfg.label_weights[static_cast<size_t>(l.index)];
+      row["achieved_share"] = total ? static_cast<double>(n) / static_cast<double>(total) : 0.0;
+      row["requested"] = k.target[static_cast<size_t>(l.index)];
+      labels.push_back(row);
+    }
+    m["labels"] = labels;
+    ojson unreachable = ojson::array();
+    for (const auto& [why, n] : k.unreachable) unreachable.push_back({{"reason", why}, {"count", n}});
+    m["balance_notes"] = unreachable;
+    m["hard_negatives"] = k.hard_negatives;
+    m["maestro_layers"] = k.layers;
+    m["variants"] = k.variants;
+    m["dedup"] = {{"exact_duplicates_resampled", k.exact_resampled},
+                  {"near_duplicates_cross_split_resampled", k.near_cross_resampled},
+                  {"near_duplicates_cross_split_kept", k.near_cross_kept},
+                  {"near_duplicates_within_split", k.near_within},
+                  {"dropped_after_resampling", k.dropped},
+                  {"near_index_size", near.size()},
+                  {"near_index_cap", cfg.near.index_cap},
+                  {"held_out_server_uses_in_train", k.held_out_in_train}};
+    ojson files_json = ojson::array();
+    for (size_t i = 0; i < kSplits.size(); ++i) {
+      std::string hash;
+      if (write) {
+        const XXH128_hash_t h = XXH3_128bits_digest(file_hash[i]);
+        hash = fmt::format("{:016x}{:016x}", h.high64, h.low64);
+      }
+      files_json.push_back({{"split", kSplits[i]}, {"file", std::string(kSplits[i]) + ".jsonl"}, {"records", k.split_records[i]},
+                            {"bytes", k.split_bytes[i]}, {"xxh128", hash}});
+    }
+    m["files"] = files_json;
+
+    if (write) {
+      for (auto& f : files) {
+        f.flush();
+        if (!f) throw std::runtime_error("writing the dataset failed (disk full?)");
+        f.close();
+      }
+      write_file_atomic(tmp / "manifest.json", m.dump(2) + "\n");
+      write_file_atomic(tmp / "README.md", dataset_card(m, tax));
+      for (const auto* name : kSplits) {
+        const int fd = ::open((tmp / (std::string(name) + ".jsonl")).c_str(), O_RDONLY);
+        if (fd < 0 || ::fsync(fd) != 0) throw std::runtime_error(fmt::format("cannot fsync {}.jsonl", name));
+        ::close(fd);
+      }
+      fsync_directory(tmp);
+      // Swap the finished folder in; a previous dataset at `out` is replaced only now.
+      if (fs::exists(out)) {
+        const fs::path old = fs::absolute(out).parent_path() / fmt::format(".{}.old-{}", out.filename().string(), ::getpid());
+        fs::rename(out, old);
+        fs::rename(tmp, out);
+        fs::remove_all(old);
+      } else {
+        fs::rename(tmp, out);
+      }
+      fsync_directory(fs::absolute(out).parent_path());
+      tmp.clear();
+    }
+  } catch (...) {
+    cleanup();
+    throw;
+  }
+  cleanup();
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return summary;
+}
+
+}  // namespace mcip::synth

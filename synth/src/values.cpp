@@ -1,0 +1,301 @@
+#include "mcip/synth/values.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "mcip/error.h"
+#include "mcip/hash.h"
+
+extern "C" {
+extern const unsigned char mcip_synth_value_pools_yaml[];
+extern const unsigned long mcip_synth_value_pools_yaml_size;
+}
+
+namespace mcip::synth {
+namespace {
+
+const std::map<std::string, Generator>& generator_names() {
+  static const std::map<std::string, Generator> names = {
+      {"pool", Generator::Pool}, {"person_name", Generator::PersonName}, {"first_name", Generator::FirstName},
+      {"last_name", Generator::LastName}, {"email", Generator::Email}, {"phone", Generator::Phone},
+      {"username", Generator::Username}, {"amount", Generator::Amount}, {"quantity", Generator::Quantity},
+      {"percent", Generator::Percent}, {"date", Generator::Date}, {"datetime", Generator::DateTime},
+      {"time", Generator::Time}, {"identifier", Generator::Identifier}, {"uuid", Generator::Uuid},
+      {"url", Generator::Url}, {"path", Generator::Path}, {"file_name", Generator::FileName},
+      {"ipv4", Generator::Ipv4}, {"hostname", Generator::Hostname}, {"iban", Generator::Iban},
+      {"account_number", Generator::AccountNumber}, {"token", Generator::Token}, {"sentence", Generator::Sentence},
+      {"word", Generator::Word}, {"year", Generator::Year}, {"duration_minutes", Generator::DurationMinutes},
+      {"language", Generator::Language}, {"boolean", Generator::Boolean}};
+  return names;
+}
+
+const std::vector<std::string> kRequiredPools = {"first_names", "last_names", "cities", "companies", "email_domains",
+                                                 "words", "sentences", "file_stems", "file_extensions", "directories",
+                                                 "languages"};
+
+std::string two(int v) { return fmt::format("{:02d}", v); }
+
+std::string lower_ascii(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+std::string_view ValuePools::embedded_text() {
+  return {reinterpret_cast<const char*>(mcip_synth_value_pools_yaml), mcip_synth_value_pools_yaml_size};
+}
+
+ValuePools ValuePools::embedded() { return from_document(Document::parse(embedded_text(), "<embedded synth/data/value_pools.yaml>")); }
+
+ValuePools ValuePools::from_document(const Document& doc) {
+  ValuePools vp;
+  const ojson& root = doc.root();
+  if (!root.is_object()) doc.fail("", "expected a mapping");
+  for (auto it = root.begin(); it != root.end(); ++it)
+    if (it.key() != "schema_version" && it.key() != "pools" && it.key() != "rules")
+      doc.fail("/" + pointer_token(it.key()), "unknown key (allowed: schema_version, pools, rules)");
+  if (!root.contains("pools") || !root["pools"].is_object()) doc.fail("/pools", "missing or not a mapping");
+  for (auto it = root["pools"].begin(); it != root["pools"].end(); ++it) {
+    const std::string ptr = "/pools/" + pointer_token(it.key());
+    if (!it.value().is_array() || it.value().empty()) doc.fail(ptr, "expected a non-empty list");
+    std::vector<std::string> values;
+    for (size_t i = 0; i < it.value().size(); ++i) {
+      const auto& v = it.value()[i];
+      if (!v.is_string() && !v.is_number()) doc.fail(fmt::format("{}/{}", ptr, i), "expected a string");
+      values.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+    }
+    vp.pool_names_.push_back(it.key());
+    vp.pools_.push_back(std::move(values));
+  }
+  for (const auto& name : kRequiredPools)
+    if (std::find(vp.pool_names_.begin(), vp.pool_names_.end(), name) == vp.pool_names_.end())
+      doc.fail("/pools", fmt::format("missing required pool '{}'", name));
+  if (!root.contains("rules") || !root["rules"].is_array()) doc.fail("/rules", "missing or not a list");
+  for (size_t i = 0; i < root["rules"].size(); ++i) {
+    const auto& r = root["rules"][i];
+    const std::string ptr = fmt::format("/rules/{}", i);
+    if (!r.is_object() || !r.contains("match") || !r["match"].is_string()) doc.fail(ptr + "/match", "expected a regex string");
+    if (!r.contains("generator") || !r["generator"].is_string()) doc.fail(ptr + "/generator", "expected a generator name");
+    Rule rule;
+    try {
+      rule.match = std::regex(r["match"].get<std::string>(), std::regex::icase | std::regex::optimize);
+    } catch (const std::regex_error& e) {
+      doc.fail(ptr + "/match", std::string("invalid regular expression: ") + e.what());
+    }
+    auto g = generator_names().find(r["generator"].get<std::string>());
+    if (g == generator_names().end()) doc.fail(ptr + "/generator", "unknown generator");
+    rule.choice.generator = g->second;
+    if (g->second == Generator::Pool) {
+      if (!r.contains("pool") || !r["pool"].is_string()) doc.fail(ptr + "/pool", "generator 'pool' needs a pool name");
+      auto p = std::find(vp.pool_names_.begin(), vp.pool_names_.end(), r["pool"].get<std::string>());
+      if (p == vp.pool_names_.end()) doc.fail(ptr + "/pool", "no such pool");
+      rule.choice.pool = static_cast<int>(p - vp.pool_names_.begin());
+    }
+    vp.rules_.push_back(std::move(rule));
+  }
+  vp.hash_ = hash_hex(root.dump());
+  return vp;
+}
+
+const std::vector<std::string>& ValuePools::pool(const std::string& name) const {
+  auto p = std::find(pool_names_.begin(), pool_names_.end(), name);
+  if (p == pool_names_.end()) throw std::logic_error("value pool '" + name + "' missing");
+  return pools_[static_cast<size_t>(p - pool_names_.begin())];
+}
+
+GeneratorChoice ValuePools::match_rules(std::string_view property) const {
+  const std::string name(property);
+  for (const auto& r : rules_)
+    if (std::regex_search(name, r.match)) return r.choice;
+  return GeneratorChoice{Generator::Word, -1};
+}
+
+void ValuePools::prepare(const std::vector<std::string>& property_names) {
+  // Singular forms name array items; "" names result roots.
+  std::vector<std::string> names = property_names;
+  names.push_back("");
+  for (const auto& n : property_names)
+    if (n.size() > 1 && n.back() == 's') names.push_back(n.substr(0, n.size() - 1));
+  for (const auto& n : names)
+    if (!cache_.count(n)) cache_.emplace(n, match_rules(n));
+}
+
+GeneratorChoice ValuePools::choose(std::string_view property) const {
+  auto it = cache_.find(std::string(property));
+  return it != cache_.end() ? it->second : match_rules(property);
+}
+
+ojson ValuePools::generate(GeneratorChoice g, std::string_view property, Rng& rng) const {
+  const auto& first = pool("first_names");
+  const auto& last = pool("last_names");
+  switch (g.generator) {
+    case Generator::Pool: return rng.pick(pools_[static_cast<size_t>(g.pool)]);
+    case Generator::PersonName: return rng.pick(first) + " " + rng.pick(last);
+    case Generator::FirstName: return rng.pick(first);
+    case Generator::LastName: return rng.pick(last);
+    case Generator::Email:
+      return lower_ascii(rng.pick(first) + "." + rng.pick(last)) + "@" + rng.pick(pool("email_domains"));
+    case Generator::Phone: return fmt::format("+1-555-{:03d}-{:04d}", rng.range(100, 999), rng.range(0, 9999));
+    case Generator::Username: return lower_ascii(rng.pick(first).substr(0, 1) + rng.pick(last)) + std::to_string(rng.range(1, 99));
+    case Generator::Amount: {
+      static const std::vector<long long> round = {20, 25, 40, 50, 75, 100, 120, 150, 200, 250, 300, 450, 500, 750, 800, 1000, 1200, 1500, 2000, 2500, 3000, 5000};
+      if (rng.chance(0.6)) return rng.pick(round);
+      return std::round(rng.range(500, 250000)) / 100.0;
+    }
+    case Generator::Quantity: return rng.range(1, 12);
+    case Generator::Percent: return rng.range(1, 95);
+    case Generator::Date: return fmt::format("2026-{}-{}", two(static_cast<int>(rng.range(1, 12))), two(static_cast<int>(rng.range(1, 28))));
+    case Generator::DateTime:
+      return fmt::format("2026-{}-{}T{}:{}:00Z", two(static_cast<int>(rng.range(1, 12))), two(static_cast<int>(rng.range(1, 28))),
+                         two(static_cast<int>(rng.range(7, 19))), rng.chance(0.5) ? "00" : "30");
+    case Generator::Time: return fmt::format("{}:{}", two(static_cast<int>(rng.range(7, 19))), rng.chance(0.5) ? "00" : "30");
+    case Generator::Identifier: {
+      std::string prefix;
+      for (char c : property) {
+        if (prefix.size() >= 3) break;
+        if (std::isalpha(static_cast<unsigned char>(c))) prefix += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      }
+      if (prefix.empty()) prefix = "ID";
+      return fmt::format("{}-{}", prefix, rng.range(10000, 99999));
+    }
+    case Generator::Uuid: {
+      const auto a = rng.next(), b = rng.next();
+      return fmt::format("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xfff, b >> 52,
+                         b & 0xffffffffffffULL);
+    }
+    case Generator::Url: return fmt::format("https://{}.example.com/{}", rng.pick(pool("words")), rng.pick(pool("file_stems")));
+    case Generator::Path:
+      return fmt::format("/home/{}/{}/{}.{}", lower_ascii(rng.pick(first)), rng.pick(pool("directories")),
+                         rng.pick(pool("file_stems")), rng.pick(pool("file_extensions")));
+    case Generator::FileName: return rng.pick(pool("file_stems")) + "." + rng.pick(pool("file_extensions"));
+    case Generator::Ipv4: return fmt::format("10.{}.{}.{}", rng.range(0, 255), rng.range(0, 255), rng.range(1, 254));
+    case Generator::Hostname: return fmt::format("{}-{}.internal.example", rng.pick(pool("words")), rng.range(1, 40));
+    case Generator::Iban: return fmt::format("DE{:02d}{:010d}{:08d}", rng.range(10, 99), rng.range(0, 9999999999LL), rng.range(0, 99999999));
+    case Generator::AccountNumber: return fmt::format("ACC-{:08d}", rng.range(10000000, 99999999));
+    case Generator::Token: return fmt::format("tok_{:016x}", rng.next());
+    case Generator::Sentence: return rng.pick(pool("sentences"));
+    case Generator::Word: return rng.pick(pool("words"));
+    case Generator::Year: return rng.range(2019, 2026);
+    case Generator::DurationMinutes: {
+      static const std::vector<long long> d = {15, 30, 45, 60, 90, 120};
+      return rng.pick(d);
+    }
+    case Generator::Language: return rng.pick(pool("languages"));
+    case Generator::Boolean: return rng.chance(0.5);
+  }
+  return rng.pick(pool("words"));
+}
+
+ojson ValuePools::sample_string(const ojson& schema, std::string_view property, Rng& rng) const {
+  if (schema.contains("format") && schema["format"].is_string()) {
+    const std::string& f = schema["format"].get_ref<const std::string&>();
+    if (f == "date") return generate({Generator::Date}, property, rng);
+    if (f == "date-time") return generate({Generator::DateTime}, property, rng);
+    if (f == "time") return generate({Generator::Time}, property, rng);
+    if (f == "email") return generate({Generator::Email}, property, rng);
+    if (f == "uri" || f == "url") return generate({Generator::Url}, property, rng);
+    if (f == "uuid") return generate({Generator::Uuid}, property, rng);
+    if (f == "ipv4") return generate({Generator::Ipv4}, property, rng);
+    if (f == "hostname") return generate({Generator::Hostname}, property, rng);
+  }
+  const bool has_examples = schema.contains("examples") && schema["examples"].is_array() && !schema["examples"].empty();
+  if (schema.contains("pattern") && schema["pattern"].is_string()) {
+    // Digit-only patterns (PINs, codes) are common and easy to honour exactly.
+    std::smatch m;
+    const std::string pat = schema["pattern"].get<std::string>();
+    static const std::regex digits(R"(^\^(?:\[0-9\]|\\d)\{(\d+)\}\$$)");
+    if (std::regex_match(pat, m, digits)) {
+      std::string s;
+      for (int i = 0, n = std::stoi(m[1]); i < n; ++i) s += static_cast<char>('0' + rng.below(10));
+      return s;
+    }
+    if (has_examples) return schema["examples"][rng.below(schema["examples"].size())];
+  }
+  if (has_examples && rng.chance(0.35)) return schema["examples"][rng.below(schema["examples"].size())];
+  GeneratorChoice g = choose(property);
+  ojson v = generate(g, property, rng);
+  if (!v.is_string()) v = v.dump();
+  std::string s = v.get<std::string>();
+  if (schema.contains("maxLength") && schema["maxLength"].is_number_unsigned())
+    s.resize(std::min(s.size(), schema["maxLength"].get<size_t>()));
+  if (schema.contains("minLength") && schema["minLength"].is_number_unsigned())
+    while (s.size() < schema["minLength"].get<size_t>()) s += "x";
+  return s;
+}
+
+ojson ValuePools::sample_number(const ojson& schema, std::string_view property, Rng& rng, bool integer) const {
+  double lo = -1e18, hi = 1e18;
+  if (schema.contains("minimum") && schema["minimum"].is_number()) lo = schema["minimum"].get<double>();
+  if (schema.contains("exclusiveMinimum") && schema["exclusiveMinimum"].is_number()) lo = schema["exclusiveMinimum"].get<double>() + (integer ? 1 : 0.01);
+  if (schema.contains("maximum") && schema["maximum"].is_number()) hi = schema["maximum"].get<double>();
+  if (schema.contains("exclusiveMaximum") && schema["exclusiveMaximum"].is_number()) hi = schema["exclusiveMaximum"].get<double>() - (integer ? 1 : 0.01);
+  GeneratorChoice g = choose(property);
+  double v;
+  ojson gv = generate(g, property, rng);
+  if (gv.is_number()) v = gv.get<double>();
+  else v = static_cast<double>(rng.range(1, 100));
+  if (v < lo || v > hi) {
+    const double a = std::max(lo, -1e6), b = std::min(hi, 1e6);
+    v = a + (b - a) * rng.real();
+  }
+  if (integer) return static_cast<long long>(std::llround(std::clamp(std::round(v), std::ceil(lo), std::floor(hi))));
+  v = std::round(v * 100) / 100;
+  if (v == std::floor(v) && std::fabs(v) < 1e15) return static_cast<long long>(v);
+  return v;
+}
+
+ojson ValuePools::sample(const ojson& schema, std::string_view property, Rng& rng) const {
+  if (!schema.is_object()) return generate(choose(property), property, rng);
+  if (schema.contains("const")) return schema["const"];
+  if (schema.contains("enum") && schema["enum"].is_array() && !schema["enum"].empty())
+    return schema["enum"][rng.below(schema["enum"].size())];
+  if (schema.contains("default") && rng.chance(0.15)) return schema["default"];
+  std::string type;
+  if (schema.contains("type")) {
+    const auto& t = schema["type"];
+    if (t.is_string()) type = t.get<std::string>();
+    else if (t.is_array() && !t.empty() && t[0].is_string()) type = t[0].get<std::string>();
+  }
+  if (type.empty()) {
+    if (schema.contains("properties")) type = "object";
+    else if (schema.contains("items")) type = "array";
+    else for (const char* k : {"anyOf", "oneOf"})
+      if (schema.contains(k) && schema[k].is_array() && !schema[k].empty()) return sample(schema[k][0], property, rng);
+  }
+  if (type == "integer") return sample_number(schema, property, rng, true);
+  if (type == "number") return sample_number(schema, property, rng, false);
+  if (type == "boolean") return rng.chance(0.5);
+  if (type == "null") return nullptr;
+  if (type == "array") {
+    size_t lo = schema.value("minItems", size_t{1}), hi = schema.value("maxItems", size_t{3});
+    if (hi < lo) hi = lo;
+    hi = std::min(hi, lo + 3);
+    const size_t n = lo + rng.below(hi - lo + 1);
+    ojson arr = ojson::array();
+    std::string singular(property);
+    if (singular.size() > 1 && singular.back() == 's') singular.pop_back();
+    const ojson items = schema.contains("items") ? schema["items"] : ojson::object();
+    for (size_t i = 0; i < n; ++i) arr.push_back(sample(items, singular, rng));
+    return arr;
+  }
+  if (type == "object") {
+    ojson obj = ojson::object();
+    if (schema.contains("properties") && schema["properties"].is_object()) {
+      std::vector<std::string> required;
+      if (schema.contains("required") && schema["required"].is_array())
+        for (const auto& r : schema["required"]) if (r.is_string()) required.push_back(r.get<std::string>());
+      for (auto it = schema["properties"].begin(); it != schema["properties"].end(); ++it) {
+        const bool req = std::find(required.begin(), required.end(), it.key()) != required.end();
+        if (req || rng.chance(0.5)) obj[it.key()] = sample(it.value(), it.key(), rng);
+      }
+    }
+    return obj;
+  }
+  return sample_string(schema, property, rng);
+}
+
+}  // namespace mcip::synth
