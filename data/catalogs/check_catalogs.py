@@ -380,6 +380,11 @@ def check_tool(tool, sidx, tidx, tools_by_name, report, path, strict):
         report.error(path, where + "/annotations", ann, "destructiveHint", "read-only tools are not destructive")
     if name.startswith("admin_") and priv != "admin":
         report.error(path, xw, x, "privilege", "admin_* tools have privilege admin")
+    # The simulator treats names containing token/session/nonce as credentials (never stated by the
+    # user, never shown in summaries), so only credential fields (*_token) may use those words.
+    for field in sorted(schema_field_names(schema, set()) | schema_field_names(tool.get("outputSchema"), set())):
+        if re.search(r"token|session|nonce", field) and not field.endswith("_token"):
+            report.error(path, where, tool, None, "field %r looks like a credential to the simulator; rename it" % field)
     # Session tokens: a tool taking session_token requires a tool that issues one.
     if TOKEN_FIELD in props:
         issuers = [r for r in requires if r in tools_by_name and TOKEN_FIELD in
