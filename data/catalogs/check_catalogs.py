@@ -406,6 +406,21 @@ def check_tool(tool, sidx, tidx, tools_by_name, report, path, strict):
         if loose:
             report.error(path, xw, x, "requires", "state-changing prerequisite %r needs %s, which %s does not carry"
                          % (r, ", ".join(loose), name))
+    # The simulator hands the dependent call's stated values to its prerequisites by name (or name
+    # suffix, from_account_id -> account_id): such values must be valid there too.
+    for r in requires:
+        pre = tools_by_name.get(r)
+        if not isinstance(pre, dict):
+            continue
+        for p, ps in ((pre.get("inputSchema") or {}).get("properties") or {}).items():
+            for k, ks in props.items():
+                if not (k == p or k.endswith("_" + p) or p.endswith("_" + k)) or not isinstance(ps, dict) \
+                        or not isinstance(ks, dict):
+                    continue
+                if ks.get("type") != ps.get("type") or ks.get("format") != ps.get("format"):
+                    report.error(path, xw, x, "requires", "%s.%s and %s.%s differ in type or format" % (name, k, r, p))
+                elif "enum" in ps and not set(map(json.dumps, ks.get("enum", [None]))) <= set(map(json.dumps, ps["enum"])):
+                    report.error(path, xw, x, "requires", "%s.%s allows values that %s.%s rejects" % (name, k, r, p))
     # Every required argument must come from somewhere the simulator can see: a query slot,
     # a field of the same name in a prerequisite's output, or the session (tokens).
     provided = prerequisite_outputs(name, tools_by_name)
