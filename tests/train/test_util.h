@@ -1,6 +1,7 @@
 // Shared helpers for the model tests.
 #pragma once
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <filesystem>
@@ -11,8 +12,21 @@
 
 namespace mcip::train::test {
 
+inline std::filesystem::path process_temp_root() {
+  return std::filesystem::temp_directory_path() / ("mcip-train-test-" + std::to_string(::getpid()));
+}
+
+// Removes this process's scratch directory when the test program ends.
+struct TempCleanup : ::testing::Environment {
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(process_temp_root(), ec);
+  }
+};
+inline ::testing::Environment* const kTempCleanup = ::testing::AddGlobalTestEnvironment(new TempCleanup);
+
 inline std::filesystem::path temp_dir(const std::string& name) {
-  auto d = std::filesystem::temp_directory_path() / ("mcip-train-test-" + std::to_string(::getpid())) / name;
+  auto d = process_temp_root() / name;
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
   return d;
