@@ -8,6 +8,7 @@
 #include "mcip/tokenizer.h"
 #include "mcip/train.h"
 #include "cli_inspect.h"
+#include "trainer/cli_train.h"
 
 int main(int argc, char** argv) {
   return mcip::run_main("mcip-train", [&] {
@@ -28,7 +29,9 @@ int main(int argc, char** argv) {
     tok->add_option("--threads", topt.num_threads, "Trainer threads");
     mcip::train::cli::InspectOptions inspect_options;
     auto* inspect = mcip::train::cli::add_inspect_command(app, inspect_options);
-    app.footer("Training from a config (mcip-train config.yaml) is not available in this build yet.\n"
+    mcip::train::cli::TrainCommand train_command;
+    mcip::train::cli::add_train_arguments(app, train_command);
+    app.footer("Train: mcip-train configs/guardian-tiny-cpu.yaml [key=value ...] (see train/TRAINER.md).\n"
                "Exit codes: 0 ok, 1 run failure, 2 bad input.");
     if (int rc = mcip::parse_cli(app, argc, argv); rc >= 0) return rc;
 
@@ -47,6 +50,7 @@ int main(int argc, char** argv) {
                                sp.hash().substr(0, 12));
       return 0;
     }
+    if (mcip::train::cli::train_requested(train_command)) return mcip::train::cli::run_train_command(train_command);
     std::cout << app.help();
     return 2;
   });

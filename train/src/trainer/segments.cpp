@@ -1,0 +1,139 @@
+// Rendering values -> text segments with cut policies, and segments -> token ids that fit.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "mcip/error.h"
+#include "mcip/tokenizer.h"
+#include "mcip/trainer_data.h"
+
+namespace mcip::train {
+namespace {
+
+bool is_tool_call(const nlohmann::json& entry) {
+  const nlohmann::json* msg = &entry;
+  if (entry.is_object() && entry.contains("message")) msg = &entry["message"];
+  return msg->is_object() && msg->contains("method") && (*msg)["method"] == "tools/call";
+}
+
+// The handshake and tools/list (which can be long and whose tail matters least) as one
+// segment, the calls and results from the first tools/call on as the other. One message per
+// line, compact JSON, so the same interaction always gives the same text.
+std::vector<Segment> jsonrpc_segments(const nlohmann::json& messages) {
+  std::string before, after;
+  bool calls = false;
+  for (const auto& m : messages) {
+    calls = calls || is_tool_call(m);
+    (calls ? after : before) += m.dump() + "\n";
+  }
+  return {{before, CutPolicy::CutTail}, {after, CutPolicy::CutMiddle}};
+}
+
+}  // namespace
+
+std::vector<Segment> segments_for(Rendering rendering, const nlohmann::json& value, const std::string& origin,
+                                  int line) {
+  const std::string field = "renderings." + to_string(rendering);
+  switch (rendering) {
+    case Rendering::Glaive: {
+      if (value.is_object()) {
+        if (!value.contains("system") || !value["system"].is_string() || !value.contains("chat") ||
+            !value["chat"].is_string())
+          throw InputError(origin, line, field, "expected {\"system\": string, \"chat\": string} or a string");
+        return {{value["system"].get<std::string>() + "\n", CutPolicy::CutTail},
+                {value["chat"].get<std::string>(), CutPolicy::CutMiddle}};
+      }
+      if (!value.is_string()) throw InputError(origin, line, field, "expected a string or {system, chat}");
+      const std::string text = value.get<std::string>();
+      // The system part (preamble + tool definitions) ends where the first user turn starts.
+      const auto user = text.find("USER:");
+      if (user == std::string::npos || user == 0) return {{text, CutPolicy::CutMiddle}};
+      return {{text.substr(0, user), CutPolicy::CutTail}, {text.substr(user), CutPolicy::CutMiddle}};
+    }
+    case Rendering::JsonRpc: {
+      if (value.is_array()) return jsonrpc_segments(value);
+      if (value.is_string()) {
+        nlohmann::json parsed = nlohmann::json::parse(value.get<std::string>(), nullptr, false);
+        if (parsed.is_array()) return jsonrpc_segments(parsed);
+        throw InputError(origin, line, field, "the string is not a JSON array of messages");
+      }
+      throw InputError(origin, line, field, "expected a JSON array of messages");
+    }
+    case Rendering::Mci: {
+      if (!value.is_string()) throw InputError(origin, line, field, "expected a string");
+      return {{value.get<std::string>(), CutPolicy::CutMiddle}};
+    }
+  }
+  throw InputError(origin, line, field, "unknown rendering");
+}
+
+std::vector<Segment> guardian_segments(const std::string& prompt, const std::string& answer) {
+  std::vector<Segment> out;
+  const auto chat = prompt.find("###Chat\n");
+  const auto question = chat == std::string::npos ? std::string::npos : prompt.find("\n\n###Question:", chat);
+  if (question == std::string::npos) {
+    out.push_back({prompt, CutPolicy::CutMiddle});
+  } else {
+    const auto body = chat + 8;
+    out.push_back({prompt.substr(0, body), CutPolicy::Keep});
+    out.push_back({prompt.substr(body, question - body), CutPolicy::CutMiddle});
+    out.push_back({prompt.substr(question) + "\n", CutPolicy::Keep});
+  }
+  out.push_back({answer, CutPolicy::Keep, true});
+  return out;
+}
+
+EncodedExample encode_segments(const std::vector<Segment>& segments, const tokenizer::SentencePiece& sp,
+                               const EncodeOptions& options) {
+  std::vector<std::vector<int>> ids(segments.size());
+  for (size_t i = 0; i < segments.size(); ++i) ids[i] = sp.encode(segments[i].text);
+  const std::int64_t specials = 1 + (options.add_eos ? 1 : 0);
+  const std::int64_t budget = options.max_length - specials;
+  std::int64_t fixed = 0, tail_len = 0, middle_len = 0;
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const auto n = static_cast<std::int64_t>(ids[i].size());
+    if (segments[i].policy == CutPolicy::Keep) fixed += n;
+    else if (segments[i].policy == CutPolicy::CutTail) tail_len += n;
+    else middle_len += n;
+  }
+  EncodedExample ex;
+  if (fixed > budget)
+    throw InputError("", 0, "data.max_length",
+                     fmt::format("{} tokens cannot hold the fixed prompt parts and answer ({} tokens)",
+                                 options.max_length, fixed + specials));
+  const std::int64_t avail = budget - fixed;
+  std::int64_t tail_keep = tail_len, middle_keep = middle_len;
+  if (tail_len + middle_len > avail) {
+    ex.truncated = true;
+    // The conversation (request, calls, answer) has priority; the tool list keeps a quarter of
+    // the room, or more when the conversation is short.
+    tail_keep = std::min(tail_len, std::max(avail / 4, avail - middle_len));
+    middle_keep = std::min(middle_len, avail - tail_keep);
+    tail_keep = std::min(tail_len, avail - middle_keep);
+  }
+  // Several segments of one policy share its budget in order (in practice there is one of each).
+  ex.ids.reserve(static_cast<size_t>(options.max_length));
+  ex.ids.push_back(sp.bos_id());
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const auto& seg = ids[i];
+    const auto n = static_cast<std::int64_t>(seg.size());
+    if (segments[i].is_answer && ex.answer_start < 0) ex.answer_start = static_cast<std::int32_t>(ex.ids.size());
+    if (segments[i].policy == CutPolicy::Keep) {
+      ex.ids.insert(ex.ids.end(), seg.begin(), seg.end());
+    } else if (segments[i].policy == CutPolicy::CutTail) {
+      const std::int64_t k = std::min(n, tail_keep);
+      tail_keep -= k;
+      ex.ids.insert(ex.ids.end(), seg.begin(), seg.begin() + k);
+    } else {
+      const std::int64_t k = std::min(n, middle_keep);
+      middle_keep -= k;
+      const std::int64_t head = std::min(k / 2, options.keep_head_tokens);
+      ex.ids.insert(ex.ids.end(), seg.begin(), seg.begin() + head);
+      ex.ids.insert(ex.ids.end(), seg.end() - (k - head), seg.end());
+    }
+  }
+  if (options.add_eos) ex.ids.push_back(sp.eos_id());
+  return ex;
+}
+
+}  // namespace mcip::train
