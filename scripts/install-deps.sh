@@ -12,6 +12,7 @@ PACKAGES=(
   nlohmann-json3-dev libyaml-cpp-dev libtbb-dev libcli11-dev libfmt-dev libspdlog-dev
   libxxhash-dev libzstd-dev
   libgtest-dev libgmock-dev
+  python3-yaml                    # data/catalogs/check_catalogs.py, run as a test
   clang                           # libFuzzer build of the safetensors header fuzz target (train/fuzz)
 )
 
