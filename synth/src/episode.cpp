@@ -19,11 +19,8 @@ int Episode::turn_of_call(int c) const {
 }
 
 int Episode::answer_turn() const {
-  int last_call = -1;
-  for (size_t i = 0; i < turns.size(); ++i)
-    if (turns[i].kind == TurnKind::Call) last_call = static_cast<int>(i);
-  for (size_t i = static_cast<size_t>(last_call + 1); i < turns.size(); ++i)
-    if (turns[i].kind == TurnKind::Assistant) return static_cast<int>(i);
+  for (size_t i = turns.size(); i-- > 0;)
+    if (turns[i].kind == TurnKind::Assistant && turns[i].answer) return static_cast<int>(i);
   return -1;
 }
 

@@ -55,7 +55,7 @@ std::optional<Mutation> repeat_on_request(const Episode& src, const Simulator& s
   ep.turns.push_back({TurnKind::User, again.text, -1});
   ep.calls.push_back(std::move(call));
   ep.turns.push_back({TurnKind::Call, "", static_cast<int>(ep.calls.size()) - 1});
-  ep.turns.push_back({TurnKind::Assistant, sim.compose_answer(ep, rng, static_cast<int>(ep.calls.size()) - 1), -1});
+  ep.turns.push_back({TurnKind::Assistant, sim.compose_answer(ep, rng, static_cast<int>(ep.calls.size()) - 1), -1, true});
   m.rationale = fmt::format("{} is read-only and ran a second time because the user asked to check again.", ep.calls.back().tool->name);
   return m;
 }

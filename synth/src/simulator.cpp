@@ -364,7 +364,7 @@ Episode Simulator::benign(Rng& rng, const Tool* primary, bool force_multi_reques
   }
   ep.turns.push_back({TurnKind::User, text, -1});
   for (size_t c = 0; c < ep.calls.size(); ++c) ep.turns.push_back({TurnKind::Call, "", static_cast<int>(c)});
-  ep.turns.push_back({TurnKind::Assistant, compose_answer(ep, rng), -1});
+  ep.turns.push_back({TurnKind::Assistant, compose_answer(ep, rng), -1, true});
   if (rng.chance(cfg.episode.chitchat * 0.5)) {
     ep.turns.push_back({TurnKind::User, rng.pick(ph.thanks), -1});
     ep.turns.push_back({TurnKind::Assistant, rng.pick(ph.welcome), -1});

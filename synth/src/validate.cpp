@@ -132,6 +132,76 @@ std::string check_jsonrpc(const json& msgs, std::size_t& calls) {
 
 }  // namespace
 
+std::vector<std::string> check_record(const json& r, const taxonomy::Taxonomy& tax) {
+  std::vector<std::string> out;
+  auto P = [&](const std::string& what) { out.push_back(what); };
+      for (const char* k : {"id", "split", "label", "letter", "label_name", "binary", "prompt", "answer"})
+        if (!is_str(r, k)) {
+          P(fmt::format("field '{}' missing or not a string", k));
+          return out;
+        }
+      for (const char* k : {"evidence", "provenance", "glaive"})
+        if (!r.contains(k) || !r[k].is_object()) {
+          P(fmt::format("field '{}' missing or not an object", k));
+          return out;
+        }
+      for (const char* k : {"jsonrpc", "mci", "maestro"})
+        if (!r.contains(k) || !r[k].is_array()) {
+          P(fmt::format("field '{}' missing or not an array", k));
+          return out;
+        }
+      {
+        const auto* label = tax.find_label(r["label"].get<std::string>());
+        if (!label || label->bench_label != r["label"].get<std::string>() || !label->benchmark) {
+          P("label is not an MCIP-bench label string: " + r["label"].get<std::string>());
+          return out;
+        }
+        if (r["letter"] != std::string(1, label->letter)) P("letter does not match label");
+        if (r["label_name"] != label->name) P("label_name does not match label");
+        if (r["binary"] != (label->safe() ? "safe" : "unsafe")) P("binary does not match label");
+        const auto* attack = tax.attack_of(*label);
+        if (!attack) {
+          if (!r["attack"].is_null()) P("safe record with an attack");
+          if (!r["maestro"].empty()) P("safe record with MAESTRO layers");
+        } else {
+          if (!r["attack"].is_object() || r["attack"].value("id", "") != attack->id || r["attack"].value("scope", "") != attack->scope ||
+              r["attack"].value("source", "") != attack->source || r["attack"].value("type", "") != attack->type)
+            P("attack dimensions do not match the taxonomy for " + label->bench_label);
+          json layers = attack->maestro;
+          if (r["maestro"] != layers) P("maestro layers do not match the taxonomy");
+          if (!r["evidence"].contains("changed_flows") || !r["evidence"]["changed_flows"].is_array() || r["evidence"]["changed_flows"].empty())
+            P("unsafe record without changed flows in evidence");
+        }
+        if (!is_str(r["evidence"], "rationale") || r["evidence"]["rationale"].get<std::string>().empty())
+          P("evidence.rationale missing");
+        const std::string expect_tail = fmt::format("Choice: {}. {}", label->letter, label->name);
+        const std::string answer = r["answer"];
+        if (answer.rfind("Rationale: ", 0) != 0 || answer.size() < expect_tail.size() ||
+            answer.compare(answer.size() - expect_tail.size(), expect_tail.size(), expect_tail) != 0)
+          P("answer must be 'Rationale: ...' then '" + expect_tail + "'");
+        if (!is_str(r["glaive"], "system") || !is_str(r["glaive"], "chat") ||
+            r["glaive"]["system"].get<std::string>().rfind("SYSTEM: ", 0) != 0 || r["glaive"]["chat"].get<std::string>().rfind("USER: ", 0) != 0) {
+          P("glaive must have system 'SYSTEM: ...' and chat starting with 'USER: '");
+        } else {
+          const std::string body = r["glaive"]["system"].get<std::string>() + "\n\n\n" + r["glaive"]["chat"].get<std::string>();
+          if (r["prompt"].get<std::string>().find(body) == std::string::npos) P("prompt does not contain the chat body");
+        }
+        std::size_t calls = 0;
+        const std::string rpc = check_jsonrpc(r["jsonrpc"], calls);
+        if (!rpc.empty()) P(rpc);
+        if (label->id == "data_injection" && calls != 0) P("data_injection record with tools/call messages");
+        if (label->id != "data_injection" && !label->safe() && calls == 0) P("unsafe record without any tools/call");
+        for (const auto& f : r["mci"])
+          for (const char* k : {"sender", "recipient", "subject", "information_type", "transmission_principle", "content"})
+            if (!is_str(f, k)) {
+              P(fmt::format("mci flow without string '{}'", k));
+              goto flows_done;
+            }
+      flows_done:;
+      }
+  return out;
+}
+
 std::size_t validate_dataset(const fs::path& dir, std::ostream& out) {
   Problems problems(out);
   const fs::path manifest_path = dir / "manifest.json";
@@ -176,74 +246,18 @@ std::size_t validate_dataset(const fs::path& dir, std::ostream& out) {
         problems.add(where, std::string("not valid JSON: ") + e.what());
         continue;
       }
-      for (const char* k : {"id", "split", "label", "letter", "label_name", "binary", "prompt", "answer"})
-        if (!is_str(r, k)) {
-          problems.add(where, fmt::format("field '{}' missing or not a string", k));
-          goto next_record;
-        }
-      for (const char* k : {"evidence", "provenance", "glaive"})
-        if (!r.contains(k) || !r[k].is_object()) {
-          problems.add(where, fmt::format("field '{}' missing or not an object", k));
-          goto next_record;
-        }
-      for (const char* k : {"jsonrpc", "mci", "maestro"})
-        if (!r.contains(k) || !r[k].is_array()) {
-          problems.add(where, fmt::format("field '{}' missing or not an array", k));
-          goto next_record;
-        }
+      for (const auto& p : check_record(r, tax)) problems.add(where, p);
+      if (!is_str(r, "id") || !is_str(r, "label") || !r.contains("provenance") || !r["provenance"].is_object() || !r.contains("glaive") ||
+          !r["glaive"].is_object() || !is_str(r["glaive"], "system") || !is_str(r["glaive"], "chat"))
+        continue;
       {
         const std::string id = r["id"];
         if (!ids.insert(id).second) problems.add(where, "duplicate id " + id);
         if (r["split"] != kSplitNames[sid]) problems.add(where, "split field does not match the file");
         const auto* label = tax.find_label(r["label"].get<std::string>());
-        if (!label || label->bench_label != r["label"].get<std::string>() || !label->benchmark) {
-          problems.add(where, "label is not an MCIP-bench label string: " + r["label"].get<std::string>());
-          goto next_record;
-        }
-        ++counts[label->bench_label][sid];
-        if (r["letter"] != std::string(1, label->letter)) problems.add(where, "letter does not match label");
-        if (r["label_name"] != label->name) problems.add(where, "label_name does not match label");
-        if (r["binary"] != (label->safe() ? "safe" : "unsafe")) problems.add(where, "binary does not match label");
-        const auto* attack = tax.attack_of(*label);
-        if (!attack) {
-          if (!r["attack"].is_null()) problems.add(where, "safe record with an attack");
-          if (!r["maestro"].empty()) problems.add(where, "safe record with MAESTRO layers");
-        } else {
-          if (!r["attack"].is_object() || r["attack"].value("id", "") != attack->id || r["attack"].value("scope", "") != attack->scope ||
-              r["attack"].value("source", "") != attack->source || r["attack"].value("type", "") != attack->type)
-            problems.add(where, "attack dimensions do not match the taxonomy for " + label->bench_label);
-          json layers = attack->maestro;
-          if (r["maestro"] != layers) problems.add(where, "maestro layers do not match the taxonomy");
-          if (!r["evidence"].contains("changed_flows") || !r["evidence"]["changed_flows"].is_array() || r["evidence"]["changed_flows"].empty())
-            problems.add(where, "unsafe record without changed flows in evidence");
-        }
-        if (!is_str(r["evidence"], "rationale") || r["evidence"]["rationale"].get<std::string>().empty())
-          problems.add(where, "evidence.rationale missing");
-        const std::string expect_tail = fmt::format("Choice: {}. {}", label->letter, label->name);
-        const std::string answer = r["answer"];
-        if (answer.rfind("Rationale: ", 0) != 0 || answer.size() < expect_tail.size() ||
-            answer.compare(answer.size() - expect_tail.size(), expect_tail.size(), expect_tail) != 0)
-          problems.add(where, "answer must be 'Rationale: ...' then '" + expect_tail + "'");
-        if (!is_str(r["glaive"], "system") || !is_str(r["glaive"], "chat") ||
-            r["glaive"]["system"].get<std::string>().rfind("SYSTEM: ", 0) != 0 || r["glaive"]["chat"].get<std::string>().rfind("USER: ", 0) != 0) {
-          problems.add(where, "glaive must have system 'SYSTEM: ...' and chat starting with 'USER: '");
-        } else {
-          const std::string body = r["glaive"]["system"].get<std::string>() + "\n\n\n" + r["glaive"]["chat"].get<std::string>();
-          if (r["prompt"].get<std::string>().find(body) == std::string::npos) problems.add(where, "prompt does not contain the chat body");
-          if (!bodies.insert(hash64(normalize_text(body)))) problems.add(where, "exact duplicate of an earlier record");
-        }
-        std::size_t calls = 0;
-        const std::string rpc = check_jsonrpc(r["jsonrpc"], calls);
-        if (!rpc.empty()) problems.add(where, rpc);
-        if (label->id == "data_injection" && calls != 0) problems.add(where, "data_injection record with tools/call messages");
-        if (label->id != "data_injection" && !label->safe() && calls == 0) problems.add(where, "unsafe record without any tools/call");
-        for (const auto& f : r["mci"])
-          for (const char* k : {"sender", "recipient", "subject", "information_type", "transmission_principle", "content"})
-            if (!is_str(f, k)) {
-              problems.add(where, fmt::format("mci flow without string '{}'", k));
-              goto flows_done;
-            }
-      flows_done:
+        if (label) ++counts[label->bench_label][sid];
+        const std::string body = r["glaive"]["system"].get<std::string>() + "\n\n\n" + r["glaive"]["chat"].get<std::string>();
+        if (!bodies.insert(hash64(normalize_text(body)))) problems.add(where, "exact duplicate of an earlier record");
         const json& prov = r["provenance"];
         if (!is_str(prov, "group") || !prov.contains("servers") || !prov["servers"].is_array()) {
           problems.add(where, "provenance needs group and servers");

@@ -64,13 +64,21 @@ void McpClient::fail(const std::string& step, const std::string& what) {
   throw McpError(server_label_, step, message);
 }
 
+void McpClient::wait_briefly_for_exit() {
+  // A server that closed its pipes is usually exiting; let the status arrive so the error
+  // message can say how it ended.
+  for (int i = 0; i < 50 && !child_->exit_description(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
 void McpClient::send(const json& message, const std::string& step) {
   transcript_.push_back({WireMessage::Direction::kClientToServer, message});
   // Compact dump never contains a raw newline: the stdio framing depends on that.
   const std::string line = message.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  if (!child_->write_all(line, Clock::now() + options_.step_timeout))
+  if (!child_->write_all(line, Clock::now() + options_.step_timeout)) {
+    wait_briefly_for_exit();
     fail(step, "cannot write to server stdin (server closed it or did not read within " +
                    std::to_string(options_.step_timeout.count()) + " ms)");
+  }
 }
 
 json McpClient::receive(const std::string& step, Clock::time_point deadline) {
@@ -82,9 +90,7 @@ json McpClient::receive(const std::string& step, Clock::time_point deadline) {
       case ChildProcess::ReadStatus::kLineTooLong:
         fail(step, "stdout line longer than " + std::to_string(options_.max_line_bytes) + " bytes");
       case ChildProcess::ReadStatus::kEof: {
-        // Let the exit status arrive so the message can say how the server ended.
-        for (int i = 0; i < 50 && !child_->exit_description(); ++i)
-          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        wait_briefly_for_exit();
         std::string what = "server closed stdout before answering";
         if (!line.empty()) what += "; unterminated output: " + abbreviate(line);
         fail(step, what);

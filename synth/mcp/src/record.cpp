@@ -125,8 +125,8 @@ EpisodeFile load_episodes(const fs::path& file) {
     if (calls.seq_size() == 0) calls.fail("needs at least one call");
     for (std::size_t j = 0; j < calls.seq_size(); ++j) {
       const StrictYaml c = calls.at(j);
-      c.expect_map({"tool", "arguments"});
-      RecordedCall call{c.required_str("tool"), Json::object()};
+      c.expect_map({"tool", "arguments", "progress"});
+      RecordedCall call{c.required_str("tool"), Json::object(), c.optional_bool("progress", false)};
       if (c.has("arguments")) {
         if (!c["arguments"].raw().IsMap()) c["arguments"].fail("must be a mapping of argument names to values");
         call.arguments = to_json(c["arguments"].raw());
@@ -192,8 +192,9 @@ Json record_traces(const RecordOptions& options) {
                          "server does not list a tool named '" + call.tool + "'");
       Json arguments = call.arguments;
       edit_strings(arguments, expand);
-      const Json result = client.request("tools/call", {{"name", call.tool}, {"arguments", arguments}},
-                                         "tools/call " + call.tool + " (episode " + episode.id + ")");
+      Json params = {{"name", call.tool}, {"arguments", arguments}};
+      if (call.progress) params["_meta"] = {{"progressToken", episode.id + "/" + std::to_string(i)}};
+      const Json result = client.request("tools/call", params, "tools/call " + call.tool + " (episode " + episode.id + ")");
       calls.push_back({{"tool", call.tool}, {"arguments", arguments}, {"result", result},
                        {"is_error", result.value("isError", false)}});
     }

@@ -8,7 +8,13 @@
 #include <ostream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "mcip/synth/config.h"
+
+namespace mcip::taxonomy {
+class Taxonomy;
+}
 
 namespace mcip::synth {
 
@@ -46,6 +52,8 @@ std::pair<std::uint64_t, std::uint64_t> parse_shard(const std::string& spec);
 
 // Re-checks a dataset folder; prints problems to `out` and returns their number.
 std::size_t validate_dataset(const std::filesystem::path& dir, std::ostream& out);
+// Record-level checks (schema, label consistency, JSON-RPC well-formedness); empty when valid.
+std::vector<std::string> check_record(const nlohmann::json& record, const taxonomy::Taxonomy& tax);
 // Prints the label x split table and layer/hard-negative counts from the manifest.
 void print_stats(const std::filesystem::path& dir, std::ostream& out);
 

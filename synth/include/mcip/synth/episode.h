@@ -42,6 +42,7 @@ struct Turn {
   TurnKind kind = TurnKind::User;
   std::string text;
   int call = -1;
+  bool answer = false;  // the assistant's answer to a request (not small talk)
 };
 
 struct Request {
@@ -68,7 +69,7 @@ struct Episode {
   int call_for_request(int r) const;
   // Index of the Call turn for call `c`, or -1.
   int turn_of_call(int c) const;
-  // The final assistant answer turn (last assistant turn after the last call), or -1.
+  // The last assistant turn that answers a request, or -1.
   int answer_turn() const;
   Session* session(const std::string& server);
   const Session* session(const std::string& server) const;

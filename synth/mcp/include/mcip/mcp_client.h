@@ -86,6 +86,7 @@ class McpClient {
  private:
   void send(const Json& message, const std::string& step);
   Json receive(const std::string& step, Clock::time_point deadline);
+  void wait_briefly_for_exit();
   [[noreturn]] void fail(const std::string& step, const std::string& what);
 
   std::string server_label_;

@@ -18,7 +18,8 @@ namespace mcip::mcp {
 
 struct RecordedCall {
   std::string tool;
-  Json arguments;  // object
+  Json arguments;         // object
+  bool progress = false;  // ask for notifications/progress (params._meta.progressToken)
 };
 
 struct Episode {

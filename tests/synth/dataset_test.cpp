@@ -1,0 +1,123 @@
+// Whole runs: byte-identical output across thread counts and shards, a valid dataset, and a
+// validator that catches corrupted files.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "mcip/atomic_file.h"
+#include "mcip/synth/dataset.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+
+namespace mcip::synth {
+namespace {
+
+using testing::data_path;
+using testing::TempDir;
+
+const char* kSplits[] = {"train", "validation", "test", "test_unseen_tools"};
+
+RunSummary run(const fs::path& out, int threads, std::uint64_t shard = 0, std::uint64_t shards = 1, std::uint64_t count = 400) {
+  RunOverrides o;
+  o.config_file = data_path("test_config.yaml");
+  o.threads = threads;
+  o.count = count;
+  o.shard_index = shard;
+  o.shard_count = shards;
+  return SynthRun(o).generate(out, nullptr);
+}
+
+std::string slurp(const fs::path& p) { return read_file(p); }
+
+TEST(Dataset, SameBytesWithOneOrTwoThreadsAndInShards) {
+  TempDir dir("determinism");
+  run(dir.path / "t1", 1);
+  run(dir.path / "t2", 2);
+  for (std::uint64_t s = 0; s < 3; ++s) run(dir.path / ("s" + std::to_string(s)), 2, s, 3);
+  for (const char* split : kSplits) {
+    const std::string file = std::string(split) + ".jsonl";
+    const std::string one = slurp(dir.path / "t1" / file);
+    EXPECT_EQ(one, slurp(dir.path / "t2" / file)) << file;
+    std::string cat;
+    for (int s = 0; s < 3; ++s) cat += slurp(dir.path / ("s" + std::to_string(s)) / file);
+    EXPECT_EQ(one, cat) << file << " shards do not concatenate to the full run";
+  }
+  EXPECT_EQ(slurp(dir.path / "t1" / "manifest.json"), slurp(dir.path / "t2" / "manifest.json"));
+  std::ostringstream problems;
+  EXPECT_EQ(validate_dataset(dir.path / "t1", problems), 0u) << problems.str();
+}
+
+TEST(Dataset, AllLabelsAndSplitsAreProducedWithBalance) {
+  TempDir dir("balance");
+  const auto s = run(dir.path / "d", 2, 0, 1, 1100);
+  EXPECT_EQ(s.written, 1100u);
+  const auto m = nlohmann::json::parse(slurp(dir.path / "d" / "manifest.json"));
+  for (const auto& row : m["labels"]) {
+    EXPECT_GE(row["total"].get<int>(), 80) << row.dump();  // balanced target is 100 each
+    EXPECT_NEAR(row["target_share"].get<double>(), 1.0 / 11, 1e-9);
+  }
+  for (const auto& f : m["files"]) EXPECT_GT(f["records"].get<int>(), 0) << f.dump();
+  EXPECT_EQ(m["dedup"]["held_out_server_uses_in_train"].get<int>(), 0);
+  EXPECT_TRUE(fs::exists(dir.path / "d" / "README.md"));
+  int layers = 0;
+  for (auto it = m["maestro_layers"].begin(); it != m["maestro_layers"].end(); ++it) layers += it.value().get<int>();
+  EXPECT_GT(layers, 0);
+}
+
+// Rewrites line `n` (1-based) of `file` through `edit`.
+void edit_line(const fs::path& file, size_t n, const std::function<std::string(std::string)>& edit) {
+  std::istringstream in(slurp(file));
+  std::string line, out;
+  for (size_t i = 1; std::getline(in, line); ++i) out += (i == n ? edit(line) : line) + "\n";
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << out;
+}
+
+size_t problems_after(const std::string& tag, const std::function<void(const fs::path&)>& corrupt) {
+  TempDir dir(tag);
+  run(dir.path / "d", 2, 0, 1, 200);
+  std::ostringstream sink;
+  EXPECT_EQ(validate_dataset(dir.path / "d", sink), 0u) << sink.str();
+  corrupt(dir.path / "d");
+  std::ostringstream out;
+  return validate_dataset(dir.path / "d", out);
+}
+
+std::string replace_first(std::string s, const std::string& from, const std::string& to) {
+  const size_t at = s.find(from);
+  if (at != std::string::npos) s.replace(at, from.size(), to);
+  return s;
+}
+
+TEST(Validate, CatchesCorruption) {
+  EXPECT_GT(problems_after("letter", [](const fs::path& d) {
+              edit_line(d / "train.jsonl", 1, [](std::string l) {
+                const size_t at = l.find("\"letter\":\"");
+                l[at + 10] = l[at + 10] == 'A' ? 'B' : 'A';
+                return l;
+              });
+            }), 0u);
+  EXPECT_GT(problems_after("truncated", [](const fs::path& d) {
+              edit_line(d / "train.jsonl", 2, [](std::string l) { return l.substr(0, l.size() / 2); });
+            }), 0u);
+  EXPECT_GT(problems_after("rpc", [](const fs::path& d) {
+              edit_line(d / "train.jsonl", 3, [](std::string l) { return replace_first(l, "\"jsonrpc\":\"2.0\"", "\"jsonrpc\":\"1.0\""); });
+            }), 0u);
+  EXPECT_GT(problems_after("unknown-tool", [](const fs::path& d) {
+              edit_line(d / "train.jsonl", 4, [](std::string l) {
+                return replace_first(l, "\"method\":\"tools/call\",\"params\":{\"name\":\"", "\"method\":\"tools/call\",\"params\":{\"name\":\"zz");
+              });
+            }), 0u);
+  EXPECT_GT(problems_after("leak", [](const fs::path& d) {
+              // Move one train record into test: its group then straddles splits (and the counts lie).
+              std::istringstream in(slurp(d / "train.jsonl"));
+              std::string first;
+              std::getline(in, first);
+              std::ofstream(d / "test.jsonl", std::ios::app) << replace_first(first, "\"split\":\"train\"", "\"split\":\"test\"") << "\n";
+            }), 0u);
+  EXPECT_GT(problems_after("manifest", [](const fs::path& d) { fs::remove(d / "manifest.json"); }), 0u);
+}
+
+}  // namespace
+}  // namespace mcip::synth
