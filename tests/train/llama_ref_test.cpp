@@ -56,11 +56,13 @@ fs::path write_corpus(const fs::path& dir) {
 // Random weights large enough that next-token distributions are peaked and attention patterns
 // matter: a wrong RoPE layout or missing q/k permutation must show up in the probabilities.
 void sharpen(Decoder& m, std::uint64_t seed) {
+  // With tied embeddings the embedding is also the output layer: keep logits moderate.
+  const double embed_std = m.config().tie_word_embeddings ? 0.4 : 1.0;
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   at::NoGradGuard g;
   for (auto& [name, t] : m.named_tensors()) {
     if (name.find("norm") != std::string::npos) t->normal_(1.0, 0.1, gen);
-    else if (name == "model.embed_tokens.weight") t->normal_(0.0, 1.0, gen);
+    else if (name == "model.embed_tokens.weight") t->normal_(0.0, embed_std, gen);
     else if (name == "lm_head.weight") t->normal_(0.0, 0.5, gen);
     else if (name.find("q_proj") != std::string::npos || name.find("k_proj") != std::string::npos) t->normal_(0.0, 0.25, gen);
     else t->normal_(0.0, 0.1, gen);
@@ -122,8 +124,12 @@ Comparison compare(Decoder& m, const mcip::tokenizer::SentencePiece& sp, const s
 
 }  // namespace
 
-TEST(LlamaCppReference, TokenizationAndNextTokenProbabilitiesMatch) {
-  const fs::path dir = mcip::train::test::temp_dir("llama-ref");
+namespace {
+
+// Trains the tokenizer, builds a random model of `family`, round-trips it through an HF
+// checkpoint, exports GGUF and compares with llama.cpp. Returns the checkpoint's model and tokenizer.
+void check_against_llama_cpp(mcip::train::testing::Family family, bool tied, const std::string& tag) {
+  const fs::path dir = mcip::train::test::temp_dir("llama-ref-" + tag);
   mcip::tokenizer::TrainOptions topt;
   topt.input_files = {write_corpus(dir).string()};
   topt.model_prefix = (dir / "tok").string();
@@ -135,6 +141,8 @@ TEST(LlamaCppReference, TokenizationAndNextTokenProbabilitiesMatch) {
   // A GQA Llama model, saved as an HF checkpoint with its tokenizer and loaded back, so the
   // whole path (safetensors, config.json, tokenizer ids) is under test.
   mcip::train::testing::TinySpec spec;
+  spec.family = family;
+  spec.tie_word_embeddings = tied;
   spec.vocab_size = 512;
   spec.hidden_size = 64;
   spec.intermediate_size = 128;
@@ -162,8 +170,8 @@ TEST(LlamaCppReference, TokenizationAndNextTokenProbabilitiesMatch) {
       "Zebra quantum xylophone",  // pieces absent from the corpus: byte fallback
   };
   const fs::path gguf = dir / "model.gguf";
-  export_llama_gguf(m, *tok, gguf);
-  json ref = run_llama_cpp(dir, gguf, prompts, "permuted");
+  export_gguf(m, *tok, gguf);
+  json ref = run_llama_cpp(dir, gguf, prompts, "reference");
   ASSERT_FALSE(ref.is_null());
   EXPECT_EQ(ref["bos"], sp.bos_id());
   EXPECT_EQ(ref["eos"], sp.eos_id());
@@ -173,8 +181,8 @@ TEST(LlamaCppReference, TokenizationAndNextTokenProbabilitiesMatch) {
     std::cout << "fp64 LibTorch vs llama.cpp:\n";
     compare(md, *tok, prompts, ref);
   }
-  std::cout << "llama.cpp vs LibTorch: max |dp| = " << c.max_dp << ", peak p = " << c.max_peak << "\n";
-  RecordProperty("max_abs_dp", std::to_string(c.max_dp));
+  std::cout << tag << ": llama.cpp vs LibTorch: max |dp| = " << c.max_dp << ", peak p = " << c.max_peak << "\n";
+  ::testing::Test::RecordProperty(tag + "_max_abs_dp", std::to_string(c.max_dp));
   EXPECT_TRUE(c.tokens_equal);
   // The issue asks for 1e-3; with F32 KV cache and no flash attention llama.cpp agrees to
   // ~1e-6 here, so hold it to 1e-4 to catch regressions 1e-3 would hide.
@@ -210,16 +218,26 @@ TEST(LlamaCppReference, TokenizationAndNextTokenProbabilitiesMatch) {
   }
   EXPECT_GT(c.max_peak, 0.2) << "distributions too flat for the comparison to mean anything";
 
-  // Negative control: without the q/k permutation llama.cpp must disagree clearly, proving
-  // that the comparison above can fail.
+  // Negative control: with q/k rows in the wrong RoPE layout (llama unpermuted, qwen2 permuted)
+  // llama.cpp must disagree clearly, proving that the comparison above can fail.
   GgufExportOptions wrong;
-  wrong.permute_qk = false;
-  export_llama_gguf(m, *tok, dir / "unpermuted.gguf", wrong);
-  json bad = run_llama_cpp(dir, dir / "unpermuted.gguf", prompts, "unpermuted");
+  wrong.wrong_rope_layout_for_testing = true;
+  export_gguf(m, *tok, dir / "wrong-layout.gguf", wrong);
+  json bad = run_llama_cpp(dir, dir / "wrong-layout.gguf", prompts, "wrong-layout");
   ASSERT_FALSE(bad.is_null());
   Comparison cb = compare(m, *tok, prompts, bad);
-  std::cout << "without q/k permutation: max |dp| = " << cb.max_dp << "\n";
+  std::cout << tag << " with the wrong q/k layout: max |dp| = " << cb.max_dp << "\n";
   EXPECT_GT(cb.max_dp, 0.02);
+}
+
+}  // namespace
+
+TEST(LlamaCppReference, LlamaGqaTokenizationAndNextTokenProbabilitiesMatch) {
+  check_against_llama_cpp(mcip::train::testing::Family::Llama, false, "llama");
+}
+
+TEST(LlamaCppReference, Qwen2TiedWithBiasesMatches) {
+  check_against_llama_cpp(mcip::train::testing::Family::Qwen2, true, "qwen2");
 }
 
 TEST(LlamaCppReference, TokenizerMustFitTheEmbedding) {

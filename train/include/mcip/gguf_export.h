@@ -1,6 +1,7 @@
-// Decoder + SentencePiece tokenizer -> GGUF for llama.cpp ("llama" architecture), following
-// llama.cpp's convert_hf_to_gguf.py: tensor names, hyper-parameter keys, SentencePiece vocab in
-// tokenizer.ggml.*, and the q/k row permutation from HF's rotate-half to GGML's interleaved RoPE.
+// Decoder + SentencePiece tokenizer -> GGUF for llama.cpp, following llama.cpp's
+// convert_hf_to_gguf.py: llama/mistral as the "llama" architecture (with the q/k row permutation
+// from HF's rotate-half to GGML's interleaved RoPE), qwen2 as "qwen2" (q/k/v biases, NeoX RoPE,
+// no permutation); tensor names, hyper-parameter keys, SentencePiece vocab in tokenizer.ggml.*.
 #pragma once
 #include <filesystem>
 #include <string>
@@ -19,14 +20,15 @@ namespace mcip::train {
 struct GgufExportOptions {
   gguf::TensorType type = gguf::TensorType::F32;  // matrices; norms are always F32
   std::string name = "mcip-guardian";
-  // Only for tests that prove the llama.cpp comparison would notice a missing permutation.
-  bool permute_qk = true;
+  // Writes q/k rows in the wrong RoPE layout for the architecture (permuted for qwen2, not for
+  // llama). Only for tests proving the llama.cpp comparison notices a layout mistake.
+  bool wrong_rope_layout_for_testing = false;
 };
 
-// Throws InputError for models the llama architecture cannot express (qwen2, llama3 rope
-// scaling, sliding windows, a tokenizer larger than the embedding). LoRA adapters must be merged
-// (merge_lora) or absent.
-void export_llama_gguf(Decoder& model, const tokenizer::SentencePiece& sp, const std::filesystem::path& out,
+// Throws InputError for what this writer cannot express yet (llama3 rope scaling, sliding
+// windows, o_proj/MLP biases) and for a tokenizer larger than the embedding. LoRA adapters must
+// be merged (merge_lora) or absent.
+void export_gguf(Decoder& model, const tokenizer::SentencePiece& sp, const std::filesystem::path& out,
                        const GgufExportOptions& options = {});
 
 // HF rotate-half row order -> GGML interleaved order for q_proj/k_proj weights or biases

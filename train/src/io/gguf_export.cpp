@@ -26,16 +26,21 @@ at::Tensor permute_rope_rows(const at::Tensor& w, std::int64_t n_head) {
   return w.reshape(split).transpose(1, 2).reshape(shape);
 }
 
-void export_llama_gguf(Decoder& model, const tokenizer::SentencePiece& sp, const std::filesystem::path& out,
+void export_gguf(Decoder& model, const tokenizer::SentencePiece& sp, const std::filesystem::path& out,
                        const GgufExportOptions& options) {
   const ModelConfig& c = model.config();
   const std::string origin = out.string();
-  if (c.model_type == "qwen2")
-    throw InputError(origin, 0, "model_type", "qwen2 needs the qwen2 GGUF architecture, which this exporter does not write yet");
+  // llama.cpp's qwen2 architecture uses NeoX (rotate-half) RoPE like Hugging Face, so its q/k
+  // rows are written as they are; llama/mistral use GGML's interleaved RoPE and need permuting.
+  const bool qwen2 = c.model_type == "qwen2";
+  const std::string arch = qwen2 ? "qwen2" : "llama";
+  const bool permute = qwen2 == options.wrong_rope_layout_for_testing;
+  if (!qwen2 && (c.o_bias || c.mlp_bias))
+    throw InputError(origin, 0, "attention_bias", "o_proj/MLP biases are not exported yet");
   if (c.rope_scaling.kind == RopeScaling::Kind::Llama3)
     throw InputError(origin, 0, "rope_scaling", "llama3 rope scaling (rope_freqs tensor) is not exported yet");
   if (c.sliding_window && *c.sliding_window < c.max_position_embeddings)
-    throw InputError(origin, 0, "sliding_window", "llama.cpp's llama architecture has no sliding-window attention");
+    throw InputError(origin, 0, "sliding_window", "sliding-window attention is not exported");
   if (sp.vocab_size() > c.vocab_size)
     throw InputError(origin, 0, "vocab_size",
                      fmt::format("tokenizer has {} pieces, the embedding {} rows", sp.vocab_size(), c.vocab_size));
@@ -44,27 +49,27 @@ void export_llama_gguf(Decoder& model, const tokenizer::SentencePiece& sp, const
       throw InputError(origin, 0, name, "unmerged LoRA adapter: call merge_lora before exporting");
 
   gguf::Writer w;
-  w.add_string("general.architecture", "llama");
+  w.add_string("general.architecture", arch);
   w.add_string("general.type", "model");
   w.add_string("general.name", options.name);
   w.add_u32("general.file_type", options.type == gguf::TensorType::F32 ? 0 : options.type == gguf::TensorType::F16 ? 1 : 32);
-  w.add_u32("llama.vocab_size", static_cast<std::uint32_t>(c.vocab_size));
-  w.add_u32("llama.context_length", static_cast<std::uint32_t>(c.max_position_embeddings));
-  w.add_u32("llama.embedding_length", static_cast<std::uint32_t>(c.hidden_size));
-  w.add_u32("llama.block_count", static_cast<std::uint32_t>(c.num_hidden_layers));
-  w.add_u32("llama.feed_forward_length", static_cast<std::uint32_t>(c.intermediate_size));
-  w.add_u32("llama.attention.head_count", static_cast<std::uint32_t>(c.num_attention_heads));
-  w.add_u32("llama.attention.head_count_kv", static_cast<std::uint32_t>(c.num_key_value_heads));
-  w.add_f32("llama.attention.layer_norm_rms_epsilon", static_cast<float>(c.rms_norm_eps));
-  w.add_f32("llama.rope.freq_base", static_cast<float>(c.rope_theta));
-  w.add_u32("llama.rope.dimension_count", static_cast<std::uint32_t>(c.head_dim));
+  w.add_u32(arch + ".vocab_size", static_cast<std::uint32_t>(c.vocab_size));
+  w.add_u32(arch + ".context_length", static_cast<std::uint32_t>(c.max_position_embeddings));
+  w.add_u32(arch + ".embedding_length", static_cast<std::uint32_t>(c.hidden_size));
+  w.add_u32(arch + ".block_count", static_cast<std::uint32_t>(c.num_hidden_layers));
+  w.add_u32(arch + ".feed_forward_length", static_cast<std::uint32_t>(c.intermediate_size));
+  w.add_u32(arch + ".attention.head_count", static_cast<std::uint32_t>(c.num_attention_heads));
+  w.add_u32(arch + ".attention.head_count_kv", static_cast<std::uint32_t>(c.num_key_value_heads));
+  w.add_f32(arch + ".attention.layer_norm_rms_epsilon", static_cast<float>(c.rms_norm_eps));
+  w.add_f32(arch + ".rope.freq_base", static_cast<float>(c.rope_theta));
+  w.add_u32(arch + ".rope.dimension_count", static_cast<std::uint32_t>(c.head_dim));
   if (c.head_dim * c.num_attention_heads != c.hidden_size) {
-    w.add_u32("llama.attention.key_length", static_cast<std::uint32_t>(c.head_dim));
-    w.add_u32("llama.attention.value_length", static_cast<std::uint32_t>(c.head_dim));
+    w.add_u32(arch + ".attention.key_length", static_cast<std::uint32_t>(c.head_dim));
+    w.add_u32(arch + ".attention.value_length", static_cast<std::uint32_t>(c.head_dim));
   }
   if (c.rope_scaling.kind == RopeScaling::Kind::Linear) {
-    w.add_string("llama.rope.scaling.type", "linear");
-    w.add_f32("llama.rope.scaling.factor", static_cast<float>(c.rope_scaling.factor));
+    w.add_string(arch + ".rope.scaling.type", "linear");
+    w.add_f32(arch + ".rope.scaling.factor", static_cast<float>(c.rope_scaling.factor));
   }
 
   // SentencePiece vocabulary; rows beyond the tokenizer are padding, as convert_hf_to_gguf.py does.
@@ -101,7 +106,7 @@ void export_llama_gguf(Decoder& model, const tokenizer::SentencePiece& sp, const
     w.add_tensor(name, tt, std::vector<std::int64_t>(t.sizes().begin(), t.sizes().end()), tensor_bytes(t, tt));
   };
   auto add_linear = [&](const std::string& base, const Linear& l, std::int64_t permute_heads) {
-    if (!options.permute_qk) permute_heads = 0;
+    if (!permute) permute_heads = 0;
     at::Tensor weight = permute_heads ? permute_rope_rows(l.weight, permute_heads) : l.weight;
     add(base + ".weight", weight, type);
     if (l.bias.defined()) add(base + ".bias", permute_heads ? permute_rope_rows(l.bias, permute_heads) : l.bias, f32);
