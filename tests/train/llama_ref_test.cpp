@@ -7,6 +7,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cstdlib>
+#include <functional>
 #include <fstream>
 #include <random>
 
@@ -128,7 +129,8 @@ namespace {
 
 // Trains the tokenizer, builds a random model of `family`, round-trips it through an HF
 // checkpoint, exports GGUF and compares with llama.cpp. Returns the checkpoint's model and tokenizer.
-void check_against_llama_cpp(mcip::train::testing::Family family, bool tied, const std::string& tag) {
+void check_against_llama_cpp(mcip::train::testing::Family family, bool tied, const std::string& tag,
+                             const std::function<void(ModelConfig&)>& adjust = {}) {
   const fs::path dir = mcip::train::test::temp_dir("llama-ref-" + tag);
   mcip::tokenizer::TrainOptions topt;
   topt.input_files = {write_corpus(dir).string()};
@@ -150,7 +152,9 @@ void check_against_llama_cpp(mcip::train::testing::Family family, bool tied, con
   spec.heads = 4;
   spec.kv_heads = 2;
   spec.max_positions = 256;
-  Decoder original = Decoder::random(mcip::train::testing::tiny_config(spec), 2024);
+  ModelConfig config = mcip::train::testing::tiny_config(spec);
+  if (adjust) adjust(config);
+  Decoder original = Decoder::random(config, 2024);
   sharpen(original, 2025);
   SaveOptions so;
   so.tokenizer = &sp;
@@ -234,6 +238,14 @@ void check_against_llama_cpp(mcip::train::testing::Family family, bool tied, con
 
 TEST(LlamaCppReference, LlamaGqaTokenizationAndNextTokenProbabilitiesMatch) {
   check_against_llama_cpp(mcip::train::testing::Family::Llama, false, "llama");
+}
+
+TEST(LlamaCppReference, MistralMhaWithLinearRopeScalingMatches) {
+  check_against_llama_cpp(mcip::train::testing::Family::Mistral, true, "mistral-linear-rope", [](ModelConfig& c) {
+    c.num_key_value_heads = c.num_attention_heads;
+    c.rope_scaling.kind = RopeScaling::Kind::Linear;
+    c.rope_scaling.factor = 4.0;
+  });
 }
 
 TEST(LlamaCppReference, Qwen2TiedWithBiasesMatches) {
