@@ -13,7 +13,7 @@ PACKAGES=(
   libxxhash-dev libzstd-dev
   libgtest-dev libgmock-dev
   python3-yaml                    # data/catalogs/check_catalogs.py, run as a test
-  clang                           # libFuzzer build of the safetensors header fuzz target (train/fuzz)
+  clang libclang-rt-14-dev        # libFuzzer/ASan runtime for the safetensors header fuzz target (train/fuzz)
 )
 
 missing=()
