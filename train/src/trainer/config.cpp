@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "mcip/atomic_file.h"
@@ -295,6 +296,12 @@ TrainerConfig TrainerConfig::parse(const std::string& yaml_text, const std::stri
     root["model"].fail("model.base is empty: give a Hugging Face checkpoint or enable the pretrain phase");
   if (c.model.base.empty() && c.tokenizer.model.empty() && !c.pretrain.enabled)
     root["tokenizer"].fail("no tokenizer: set tokenizer.model or model.base");
+  for (const auto* p : {&c.pretrain, &c.finetune}) {
+    const std::string split = p->best_metric.substr(0, p->best_metric.find('.'));
+    if (p->enabled && std::find(c.data.eval_splits.begin(), c.data.eval_splits.end(), split) == c.data.eval_splits.end())
+      root[p == &c.pretrain ? "pretrain" : "finetune"]["best_metric"].fail(
+          fmt::format("split '{}' is not in data.eval_splits", split));
+  }
   c.effective = to_json(node);
   return c;
 }

@@ -198,8 +198,9 @@ std::vector<std::string> corpus_lines(const DataConfig& data, const std::string&
     ++line_no;
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     nlohmann::json record = nlohmann::json::parse(text, nullptr, false);
-    if (record.is_discarded() || !record.is_object() || !record.contains("renderings"))
-      throw InputError(path.string(), line_no, "renderings", "malformed record");
+    if (record.is_discarded()) throw InputError(path.string(), line_no, "", "malformed JSON");
+    if (!record.is_object() || !record.contains("renderings") || !record["renderings"].is_object())
+      throw InputError(path.string(), line_no, "renderings", "missing field (expected an object of renderings)");
     std::vector<std::string> texts;
     for (Rendering r : {Rendering::Glaive, Rendering::JsonRpc, Rendering::Mci}) {
       const std::string name = to_string(r);

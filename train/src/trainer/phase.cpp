@@ -369,10 +369,11 @@ PhaseResult run_phase(PhaseContext& ctx) {
     ctx.dist.barrier();
   };
 
-  auto run_eval = [&](bool final_eval) {
+  auto run_eval = [&](bool final_eval, const std::string& only_split = "") {
     nlohmann::json results = nlohmann::json::object();
     std::string reports;
     for (const auto& split : evals) {
+      if (!only_split.empty() && split.name != only_split) continue;
       const auto t0 = Clock::now();
       EvalOutcome r = evaluate(ctx, split, final_eval);
       nlohmann::json j = r.acc.to_json(final_eval);
@@ -398,7 +399,7 @@ PhaseResult run_phase(PhaseContext& ctx) {
                              100 * r.acc.safety_awareness(), 100 * r.acc.macro_f1());
       }
     }
-    state.last_eval = results;
+    if (only_split.empty()) state.last_eval = results;
     return std::make_pair(results, reports);
   };
 
@@ -512,9 +513,9 @@ PhaseResult run_phase(PhaseContext& ctx) {
   if (!evals.empty()) {
     if (have_best && fs::exists(best_file)) {
       // Compare the end state with the best snapshot on the selection metric before choosing.
-      auto [end_results, unused] = run_eval(false);
       const auto dot = P.best_metric.find('.');
       const std::string split = P.best_metric.substr(0, dot), metric = P.best_metric.substr(dot + 1);
+      auto [end_results, unused] = run_eval(false, split);
       const double end_value = end_results.contains(split) && end_results[split].contains(metric) &&
                                        end_results[split][metric].is_number()
                                    ? end_results[split][metric].get<double>()

@@ -1,0 +1,152 @@
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <fstream>
+
+#include "fixture.h"
+#include "mcip/error.h"
+#include "mcip/taxonomy.h"
+#include "mcip/tokenizer.h"
+#include "mcip/trainer_data.h"
+
+namespace fs = std::filesystem;
+using namespace mcip::train;
+
+namespace {
+
+// A small tokenizer trained once on the fixture corpus.
+struct Env {
+  fs::path dir;
+  std::optional<mcip::tokenizer::SentencePiece> sp;
+  DataConfig data;
+  Env() {
+    dir = fs::temp_directory_path() / ("mcip-trainer-data-" + std::to_string(getpid()));
+    fs::remove_all(dir);
+    mcip::test::write_fixture_dataset(dir / "ds", 66, 22, 5);
+    data.dir = dir / "ds";
+    data.cache_dir = dir / "cache";
+    std::ofstream corpus(dir / "corpus.txt");
+    for (const auto& l : corpus_lines(data, "train", 0, 1)) corpus << l << "\n";
+    corpus.close();
+    mcip::tokenizer::TrainOptions o;
+    o.input_files = {(dir / "corpus.txt").string()};
+    o.model_prefix = (dir / "sp").string();
+    o.vocab_size = 400;
+    mcip::tokenizer::SentencePiece::train(o);
+    sp = mcip::tokenizer::SentencePiece::load((dir / "sp.model").string());
+  }
+};
+
+Env& env() {
+  static Env e;
+  return e;
+}
+
+}  // namespace
+
+TEST(TrainerData, TruncationKeepsRequestAndEndAndCutsToolListTail) {
+  const auto& sp = *env().sp;
+  std::string tools;
+  for (int i = 0; i < 200; ++i) tools += "{\"name\": \"tool_" + std::to_string(i) + "\"}\n";
+  const std::string chat = "USER: please book a table\n\n\nASSISTANT: <functioncall> book_table\n\n\nASSISTANT: done.";
+  nlohmann::json v = {{"system", "SYSTEM: functions:\n" + tools}, {"chat", chat}};
+  auto segs = segments_for(Rendering::Glaive, v, "x", 1);
+  ASSERT_EQ(segs.size(), 2u);
+  EncodedExample e = encode_segments(segs, sp, {128, 32, true});
+  EXPECT_TRUE(e.truncated);
+  EXPECT_EQ(e.ids.size(), 128u);
+  EXPECT_EQ(e.ids.front(), sp.bos_id());
+  EXPECT_EQ(e.ids.back(), sp.eos_id());
+  std::vector<int> body(e.ids.begin() + 1, e.ids.end() - 1);
+  const std::string text = sp.decode(body);
+  EXPECT_NE(text.find("SYSTEM: functions:"), std::string::npos);  // head of the tool list
+  EXPECT_EQ(text.find("tool_199"), std::string::npos);             // its tail is cut
+  EXPECT_NE(text.find(chat), std::string::npos);                   // the whole conversation survives
+
+  // A very long conversation: keep its start (the request) and its end (calls, answer).
+  std::string long_chat = "USER: the request\n\n\n";
+  for (int i = 0; i < 300; ++i) long_chat += "ASSISTANT: filler " + std::to_string(i) + "\n";
+  long_chat += "ASSISTANT: <functioncall> final_call";
+  EncodedExample m = encode_segments(segments_for(Rendering::Glaive, nlohmann::json{{"system", "S"}, {"chat", long_chat}}, "x", 1),
+                                     sp, {96, 24, true});
+  const std::string mt = sp.decode(std::vector<int>(m.ids.begin() + 1, m.ids.end() - 1));
+  EXPECT_NE(mt.find("USER: the request"), std::string::npos);
+  EXPECT_NE(mt.find("final_call"), std::string::npos);
+  EXPECT_EQ(mt.find("filler 150\n"), std::string::npos);
+}
+
+TEST(TrainerData, GuardianPairKeepsTemplateAndAnswer) {
+  const auto& sp = *env().sp;
+  std::string chat;
+  for (int i = 0; i < 200; ++i) chat += "USER: line " + std::to_string(i) + "\n";
+  const std::string prompt = "###Definition:\nD\n\n###Chat\n" + chat + "\n\n###Question:\nWhich?";
+  EncodedExample e = encode_segments(guardian_segments(prompt, "Rationale: r\nChoice: B. X"), sp, {160, 16, true});
+  ASSERT_GT(e.answer_start, 0);
+  const std::string answer = sp.decode(std::vector<int>(e.ids.begin() + e.answer_start, e.ids.end() - 1));
+  EXPECT_EQ(answer, "Rationale: r\nChoice: B. X");
+  const std::string all = sp.decode(std::vector<int>(e.ids.begin() + 1, e.ids.end() - 1));
+  EXPECT_NE(all.find("###Definition:"), std::string::npos);
+  EXPECT_NE(all.find("###Question:\nWhich?"), std::string::npos);
+  EXPECT_THROW(encode_segments(guardian_segments(prompt, std::string(2000, 'x')), sp, {160, 16, true}), mcip::InputError);
+}
+
+TEST(TrainerData, JsonRpcSplitsHandshakeFromCalls) {
+  nlohmann::json msgs = nlohmann::json::array();
+  msgs.push_back({{"message", {{"method", "tools/list"}}}});
+  msgs.push_back({{"message", {{"method", "tools/call"}}}});
+  auto segs = segments_for(Rendering::JsonRpc, msgs, "x", 1);
+  ASSERT_EQ(segs.size(), 2u);
+  EXPECT_EQ(segs[0].policy, CutPolicy::CutTail);
+  EXPECT_NE(segs[1].text.find("tools/call"), std::string::npos);
+  EXPECT_THROW(segments_for(Rendering::JsonRpc, nlohmann::json("not json"), "x", 1), mcip::InputError);
+  // The string form gives the same text as the array.
+  EXPECT_EQ(segments_for(Rendering::JsonRpc, nlohmann::json(msgs.dump(2)), "x", 1)[1].text, segs[1].text);
+}
+
+TEST(TrainerData, LoadSplitCachesAndIsIndependentOfThreads) {
+  auto& e = env();
+  const auto tax = mcip::taxonomy::Taxonomy::embedded();
+  fs::remove_all(e.data.cache_dir);
+  TokenizedSplit a = load_split(e.data, "train", Objective::Classify, 128, 0, *e.sp, tax, 1);
+  EXPECT_FALSE(a.from_cache);
+  EXPECT_EQ(a.examples.size(), 66u);
+  EXPECT_EQ(a.class_counts[0], 6);
+  TokenizedSplit b = load_split(e.data, "train", Objective::Classify, 128, 0, *e.sp, tax, 4);
+  EXPECT_TRUE(b.from_cache);
+  fs::remove_all(e.data.cache_dir);
+  TokenizedSplit c = load_split(e.data, "train", Objective::Classify, 128, 0, *e.sp, tax, 4);
+  ASSERT_EQ(a.examples.size(), c.examples.size());
+  for (size_t i = 0; i < a.examples.size(); ++i) {
+    EXPECT_EQ(a.examples[i].ids, b.examples[i].ids);
+    EXPECT_EQ(a.examples[i].ids, c.examples[i].ids);
+    EXPECT_EQ(a.examples[i].label, c.examples[i].label);
+  }
+  // Other settings get another cache entry.
+  TokenizedSplit d = load_split(e.data, "train", Objective::Classify, 64, 0, *e.sp, tax, 1);
+  EXPECT_FALSE(d.from_cache);
+  // A corrupted entry is rebuilt, not trusted.
+  for (const auto& f : fs::directory_iterator(e.data.cache_dir)) std::ofstream(f.path(), std::ios::trunc) << "garbage";
+  TokenizedSplit g = load_split(e.data, "train", Objective::Classify, 128, 0, *e.sp, tax, 1);
+  EXPECT_FALSE(g.from_cache);
+  EXPECT_EQ(g.examples[3].ids, a.examples[3].ids);
+}
+
+TEST(TrainerData, BatchesAreDeterministicBucketedAndCoverTheEpoch) {
+  auto& e = env();
+  const auto tax = mcip::taxonomy::Taxonomy::embedded();
+  TokenizedSplit s = load_split(e.data, "train", Objective::Classify, 128, 0, *e.sp, tax, 1);
+  auto b1 = epoch_batches(s, 8, 2, 42, 0), b2 = epoch_batches(s, 8, 2, 42, 0), b3 = epoch_batches(s, 8, 2, 42, 1);
+  EXPECT_EQ(b1, b2);
+  EXPECT_NE(b1, b3);
+  EXPECT_EQ(b1.size(), 66u / 8);
+  std::set<std::int64_t> seen;
+  for (const auto& b : b1) {
+    EXPECT_EQ(b.size(), 8u);
+    for (auto i : b) EXPECT_TRUE(seen.insert(i).second);
+  }
+  const auto w = class_weights({10, 30, 0}, ClassWeighting::InverseFrequency);
+  EXPECT_NEAR(w[0], 1.5, 1e-12);
+  EXPECT_NEAR(w[1], 0.5, 1e-12);
+  EXPECT_EQ(w[2], 0.0);
+}

@@ -1,0 +1,235 @@
+// End-to-end runs of `mcip-train configs/smoke.yaml` on the fixture dataset: outputs and their
+// layout, resume after SIGKILL, NaN handling, bad input, and 2-process data parallel.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "fixture.h"
+#include "mcip/checkpoint.h"
+#include "mcip/model.h"
+#include "mcip/tokenizer.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const std::string kTrain = std::string(MCIP_BIN_DIR) + "/mcip-train";
+const std::string kSmoke = std::string(MCIP_SOURCE_DIR) + "/configs/smoke.yaml";
+
+fs::path scratch(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / fmt::format("mcip-trainer-{}-{}", name, getpid());
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+const fs::path& dataset() {
+  static fs::path dir = [] {
+    fs::path d = scratch("data");
+    mcip::test::write_fixture_dataset(d, 176, 33, 11);
+    return d;
+  }();
+  return dir;
+}
+
+int run(const std::string& args, const fs::path& log) {
+  const int rc = std::system(fmt::format("{} {} > '{}' 2>&1", kTrain, args, log.string()).c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// step -> training loss of `phase` from metrics.jsonl
+std::map<std::int64_t, double> losses(const fs::path& out, const std::string& phase) {
+  std::map<std::int64_t, double> m;
+  std::ifstream in(out / "metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || j.value("phase", "") != phase || !j.contains("loss")) continue;
+    m[j["step"].get<std::int64_t>()] = j["loss"].get<double>();
+  }
+  return m;
+}
+
+std::string base_args(const fs::path& out) {
+  return fmt::format("{} data.dir={} output_dir={} threads=1", kSmoke, dataset().string(), out.string());
+}
+
+}  // namespace
+
+TEST(TrainerEndToEnd, SmokeRunWritesLoadableOutputsAndMetrics) {
+  const fs::path out = scratch("smoke");
+  ASSERT_EQ(run(base_args(out), out / "log.txt"), 0) << slurp(out / "log.txt");
+  const std::string log = slurp(out / "log.txt");
+  EXPECT_NE(log.find("Risk Resistance"), std::string::npos);
+  EXPECT_NE(log.find("tok/s"), std::string::npos);
+
+  json metrics = json::parse(slurp(out / "metrics.json"));
+  for (const char* split : {"validation", "test_unseen_tools"}) {
+    ASSERT_TRUE(metrics.contains(split)) << metrics.dump();
+    EXPECT_EQ(metrics[split]["examples"].get<int>(), 33);
+    const double rr = metrics[split]["risk_resistance"].get<double>();
+    EXPECT_GE(rr, 0.0);
+    EXPECT_LE(rr, 1.0);
+    EXPECT_EQ(metrics[split]["confusion"].size(), 11u);
+    EXPECT_TRUE(metrics["flat"].contains(std::string(split) + ".safety_awareness"));
+  }
+
+  // The final directory is a Hugging Face checkpoint with the score head and tokenizer.
+  const fs::path final_dir = out / "finetune" / "final";
+  mcip::train::Decoder model = mcip::train::load_checkpoint(final_dir);
+  EXPECT_EQ(model.config().num_labels, 11);
+  EXPECT_EQ(model.config().id2label.at(6), "ignore_prupose_prompt_injection");
+  EXPECT_TRUE(mcip::train::load_checkpoint_tokenizer(final_dir, model.config()).has_value());
+  EXPECT_TRUE(fs::exists(final_dir / "adapter" / "adapter_model.safetensors"));
+  json record = json::parse(slurp(final_dir / "mcip_training.json"));
+  EXPECT_EQ(record["input"]["rendering"], "glaive");
+  EXPECT_EQ(record["lora"]["rank"], 4);
+  EXPECT_EQ(record["labels"].size(), 11u);
+
+  // keep_last = 2 complete checkpoints remain, each marked DONE.
+  int complete = 0;
+  for (const auto& e : fs::directory_iterator(out / "finetune" / "checkpoints"))
+    complete += fs::exists(e.path() / "DONE");
+  EXPECT_EQ(complete, 2);
+
+  // A second run finds both phases complete and reproduces metrics.json from the record.
+  ASSERT_EQ(run(base_args(out), out / "log2.txt"), 0) << slurp(out / "log2.txt");
+  EXPECT_NE(slurp(out / "log2.txt").find("skipping"), std::string::npos);
+  EXPECT_EQ(json::parse(slurp(out / "metrics.json"))["validation"]["risk_resistance"],
+            metrics["validation"]["risk_resistance"]);
+}
+
+TEST(TrainerEndToEnd, ResumeAfterSigkillMatchesUninterruptedLosses) {
+  const std::string extra = " finetune.steps=14 finetune.checkpoint_every=3 finetune.eval_every=0";
+  const fs::path a = scratch("resume-a"), b = scratch("resume-b");
+  ASSERT_EQ(run(base_args(a) + extra, a / "log.txt"), 0) << slurp(a / "log.txt");
+
+  // Run b, SIGKILL it once finetune step 7 is logged, then rerun to the end.
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string cmd = fmt::format("exec {} {} > '{}' 2>&1", kTrain, base_args(b) + extra, (b / "log.txt").string());
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  bool killed = false;
+  for (int i = 0; i < 12000 && !killed; ++i) {
+    if (losses(b, "finetune").count(7)) {
+      kill(pid, SIGKILL);
+      killed = true;
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(killed && WIFSIGNALED(status)) << "the run ended before it could be killed: " << slurp(b / "log.txt");
+  EXPECT_FALSE(fs::exists(b / "finetune" / "final" / "DONE"));
+
+  ASSERT_EQ(run(base_args(b) + extra, b / "log2.txt"), 0) << slurp(b / "log2.txt");
+  EXPECT_NE(slurp(b / "log2.txt").find("resumed from"), std::string::npos) << slurp(b / "log2.txt");
+  const auto la = losses(a, "finetune"), lb = losses(b, "finetune");
+  ASSERT_EQ(la.size(), 14u);
+  ASSERT_EQ(lb.size(), 14u);
+  for (const auto& [step, loss] : la) EXPECT_DOUBLE_EQ(lb.at(step), loss) << "step " << step;
+  EXPECT_EQ(json::parse(slurp(a / "metrics.json"))["validation"]["confusion"],
+            json::parse(slurp(b / "metrics.json"))["validation"]["confusion"]);
+}
+
+TEST(TrainerEndToEnd, NanLossStopsWithExitOneAndKeepsLastCheckpoint) {
+  const fs::path out = scratch("nan");
+  // A real run that turns NaN at finetune step 5 (pretrain ends at step 4 and is not affected).
+  const std::string cmd = fmt::format("MCIP_TRAIN_TEST_NAN_AT_STEP=5 {} {} finetune.eval_every=0 > '{}' 2>&1", kTrain,
+                                      base_args(out), (out / "log.txt").string());
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1) << slurp(out / "log.txt");
+  const std::string log = slurp(out / "log.txt");
+  EXPECT_NE(log.find("loss is nan at step 5"), std::string::npos) << log;
+  EXPECT_TRUE(fs::exists(out / "finetune" / "checkpoints" / "step-00000004" / "DONE"));
+  EXPECT_FALSE(fs::exists(out / "finetune" / "final"));
+}
+
+TEST(TrainerEndToEnd, BadInputExitsTwoNamingTheProblem) {
+  const fs::path out = scratch("bad");
+  EXPECT_EQ(run(base_args(out) + " finetune.lora.rnak=3", out / "l1.txt"), 2);
+  EXPECT_NE(slurp(out / "l1.txt").find("finetune.lora.rnak"), std::string::npos) << slurp(out / "l1.txt");
+  EXPECT_EQ(run(base_args(out) + " pretrain.enabled=false model.base=/nonexistent/base", out / "l0.txt"), 2);
+  EXPECT_NE(slurp(out / "l0.txt").find("/nonexistent/base"), std::string::npos) << slurp(out / "l0.txt");
+  EXPECT_EQ(run(base_args(out) + " data.dir=/nonexistent/dir", out / "l2.txt"), 2);
+  EXPECT_NE(slurp(out / "l2.txt").find("/nonexistent/dir/train.jsonl"), std::string::npos) << slurp(out / "l2.txt");
+
+  // A label the taxonomy does not know, and a malformed line: file and line are named.
+  const fs::path data = scratch("bad-data");
+  mcip::test::write_fixture_dataset(data, 22, 11, 3);
+  {
+    std::ofstream f(data / "validation.jsonl", std::ios::app);
+    json r = json::parse(slurp(data / "test.jsonl").substr(0, slurp(data / "test.jsonl").find('\n')));
+    r["label"] = "tool_poisoning";
+    f << r.dump() << "\n";
+  }
+  EXPECT_EQ(run(fmt::format("{} data.dir={} output_dir={} threads=1", kSmoke, data.string(), (out / "o3").string()),
+                out / "l3.txt"), 2);
+  EXPECT_NE(slurp(out / "l3.txt").find("validation.jsonl:12: label: 'tool_poisoning'"), std::string::npos)
+      << slurp(out / "l3.txt");
+  std::ofstream(data / "validation.jsonl", std::ios::app) << "{not json\n";
+  std::ofstream(data / "train.jsonl", std::ios::app) << "{\"id\": 1,\n";
+  EXPECT_EQ(run(fmt::format("{} data.dir={} output_dir={} threads=1", kSmoke, data.string(), (out / "o4").string()),
+                out / "l4.txt"), 2);
+  EXPECT_NE(slurp(out / "l4.txt").find("train.jsonl:23: malformed JSON"), std::string::npos) << slurp(out / "l4.txt");
+}
+
+TEST(TrainerEndToEnd, TwoProcessesMatchOneProcessWithTheDoubledBatch) {
+  // A shared pretrained base, then the LoRA phase once with batch 8 in one process and once
+  // with batch 4 in each of two Gloo processes on loopback.
+  const fs::path base = scratch("ddp-base"), one = scratch("ddp-one"), two = scratch("ddp-two");
+  ASSERT_EQ(run(base_args(base) + " finetune.enabled=false", base / "log.txt"), 0) << slurp(base / "log.txt");
+  const std::string common = fmt::format(
+      "{} data.dir={} threads=1 pretrain.enabled=false model.base={} finetune.steps=5 finetune.eval_every=0 "
+      "finetune.grad_accum=1",
+      kSmoke, dataset().string(), (base / "pretrain" / "final").string());
+  ASSERT_EQ(run(common + " finetune.batch_size=8 output_dir=" + one.string(), one / "log.txt"), 0)
+      << slurp(one / "log.txt");
+  const int port = 20000 + getpid() % 20000;
+  std::vector<pid_t> pids;
+  for (int rank = 0; rank < 2; ++rank) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      const std::string cmd = fmt::format(
+          "RANK={0} LOCAL_RANK={0} WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT={1} exec {2} {3} "
+          "finetune.batch_size=4 output_dir={4} > '{4}/rank{0}.txt' 2>&1",
+          rank, port, kTrain, common, two.string());
+      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(two / "rank0.txt") << slurp(two / "rank1.txt");
+  }
+  EXPECT_NE(slurp(two / "rank0.txt").find("rank 0 of 2"), std::string::npos);
+  const auto l1 = losses(one, "finetune"), l2 = losses(two, "finetune");
+  ASSERT_EQ(l1.size(), 5u);
+  ASSERT_EQ(l2.size(), 5u);
+  for (const auto& [step, loss] : l1) EXPECT_NEAR(l2.at(step), loss, 1e-4 * std::max(1.0, std::abs(loss))) << "step " << step;
+  const json m1 = json::parse(slurp(one / "metrics.json")), m2 = json::parse(slurp(two / "metrics.json"));
+  EXPECT_EQ(m1["validation"]["examples"], m2["validation"]["examples"]);
+  EXPECT_NEAR(m1["validation"]["loss"].get<double>(), m2["validation"]["loss"].get<double>(), 1e-3);
+}
