@@ -155,7 +155,10 @@ TEST(Checkpoint, BadCheckpointsAreRefusedNamingFileAndTensor) {
   write_json(d / "config.json", cfg2);
   expect_load_error(d, ".safetensors", "model.layers.1.input_layernorm.weight");
   cfg2 = cfg;
-  cfg2["num_labels"] = 11;  // a head the weights do not have
+  cfg2["num_labels"] = 11;  // a causal LM ignores num_labels, as transformers does
+  write_json(d / "config.json", cfg2);
+  EXPECT_EQ(load_checkpoint(d).config().num_labels, 0);
+  cfg2["architectures"] = {"LlamaForSequenceClassification"};  // a head the weights do not have
   write_json(d / "config.json", cfg2);
   expect_load_error(d, "", "score.weight");
   write_json(d / "config.json", cfg);

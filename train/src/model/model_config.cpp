@@ -172,15 +172,21 @@ ModelConfig ModelConfig::from_json(const json& doc, const std::string& origin) {
       c.id2label[idx] = v.get<std::string>();
     }
   }
-  if (find(doc, "num_labels")) c.num_labels = get_int(doc, "num_labels", origin, std::nullopt);
+  // A score head exists for *ForSequenceClassification, or when a file without architectures
+  // asks for labels; a *ForCausalLM keeps none whatever num_labels says (transformers ignores it).
+  const bool causal_lm = !c.architectures.empty() && !classifier;
+  if (causal_lm) c.num_labels = 0;
+  else if (find(doc, "num_labels")) c.num_labels = get_int(doc, "num_labels", origin, std::nullopt, 0);
   else if (classifier) c.num_labels = static_cast<std::int64_t>(c.id2label.size());
-  if (!classifier && !find(doc, "num_labels")) c.num_labels = 0;  // a causal LM: no score head
+  else c.num_labels = 0;
   if (!c.id2label.empty() && c.num_labels != static_cast<std::int64_t>(c.id2label.size())) {
     // transformers writes id2label with 2 default entries for plain LMs; only a classifier must agree.
     if (c.num_labels > 0) fail(origin, "id2label", fmt::format("{} labels but num_labels is {}", c.id2label.size(), c.num_labels));
     c.id2label.clear();
   }
-  if (const json* dt = find(doc, "torch_dtype"); dt && dt->is_string()) c.torch_dtype = *dt;
+  // Newer transformers write "dtype", older ones "torch_dtype".
+  for (const char* key : {"torch_dtype", "dtype"})
+    if (const json* dt = find(doc, key); dt && dt->is_string()) c.torch_dtype = *dt;
   c.validate(origin);
   return c;
 }
@@ -265,6 +271,7 @@ json ModelConfig::to_json() const {
     j.erase("label2id");
   }
   j["torch_dtype"] = torch_dtype;
+  if (j.contains("dtype")) j["dtype"] = torch_dtype;
   return j;
 }
 
