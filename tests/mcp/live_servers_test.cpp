@@ -102,5 +102,48 @@ TEST_F(LiveServers, RecordAllReproducesDeterministicTraces) {
       EXPECT_EQ(everything["episodes"][i]["calls"][j]["is_error"], committed["episodes"][i]["calls"][j]["is_error"]);
 }
 
+// Real servers misbehaving for real reasons: each failure names the server and the step,
+// carries the server's own explanation from stderr, and leaves no process behind.
+TEST_F(LiveServers, RealServerFaultsNameServerAndStep) {
+  const std::string m = "node tools/mcp-servers/node_modules/@modelcontextprotocol/";
+  struct Case {
+    std::string command;
+    std::vector<std::string> env;
+    std::string step, message;
+  };
+  const std::vector<Case> cases = {
+      {m + "server-gdrive/dist/index.js", {"GDRIVE_CREDENTIALS_PATH=/nonexistent/credentials.json"}, "initialize",
+       "Credentials not found"},
+      {m + "server-filesystem/dist/index.js /nonexistent/allowed-dir", {}, "initialize",
+       "None of the specified directories are accessible"},
+      {m + "server-postgres/dist/index.js postgresql://127.0.0.1:1/mcip", {}, "resources/list",
+       "JSON-RPC error -32603: connect ECONNREFUSED"},
+  };
+  for (const auto& c : cases) {
+    HarvestOptions options;
+    options.server.command = c.command;
+    options.server.env = c.env;
+    options.out = dir_.path() / "x.json";
+    try {
+      harvest_catalog(options);
+      ADD_FAILURE() << c.command << " did not fail";
+    } catch (const McpError& e) {
+      EXPECT_EQ(e.server(), c.command);
+      EXPECT_EQ(e.step(), c.step) << e.what();
+      EXPECT_NE(std::string(e.what()).find(c.message), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(testing::no_children_left()) << c.command;
+  }
+}
+
+TEST_F(LiveServers, OlderOfferedVersionIsEchoedByCurrentServers) {
+  HarvestOptions options;
+  options.server.command = "node tools/mcp-servers/node_modules/@modelcontextprotocol/server-memory/dist/index.js";
+  options.server.env = {"MEMORY_FILE_PATH=" + (dir_.path() / "memory.jsonl").string()};
+  options.server.protocol_version = "2025-03-26";
+  options.out = dir_.path() / "x.json";
+  EXPECT_EQ(harvest_catalog(options)["harvest"]["protocol_version"], "2025-03-26");
+}
+
 }  // namespace
 }  // namespace mcip::mcp

@@ -95,7 +95,10 @@ TEST_F(ClientTest, ExitsEarlyWithStderrInMessage) {
   const McpError e = expect_failure("exit-early", fast());
   EXPECT_EQ(e.step(), "initialize");
   const std::string what = e.what();
-  EXPECT_NE(what.find("server closed stdout before answering"), std::string::npos) << what;
+  // Depending on timing the client notices the exit while writing or while reading.
+  EXPECT_TRUE(what.find("server closed stdout before answering") != std::string::npos ||
+              what.find("cannot write to server stdin") != std::string::npos)
+      << what;
   EXPECT_NE(what.find("exit status 3"), std::string::npos) << what;
   EXPECT_NE(what.find("missing API key FAKE_TOKEN"), std::string::npos) << what;
   EXPECT_NE(what.find("fake_server.py exit-early'"), std::string::npos) << what;
