@@ -13,6 +13,7 @@ PACKAGES=(
   libxxhash-dev libzstd-dev
   libgtest-dev libgmock-dev
   python3-yaml                    # data/catalogs/check_catalogs.py, run as a test
+  libjemalloc-dev                 # mcip-synth: malloc for many small JSON nodes (~15% faster generation)
   clang libclang-rt-14-dev        # libFuzzer/ASan runtime for the safetensors header fuzz target (train/fuzz)
 )
 

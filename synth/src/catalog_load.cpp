@@ -12,6 +12,7 @@
 #include "mcip/error.h"
 #include "mcip/hash.h"
 #include "mcip/synth/catalog.h"
+#include "mcip/synth/json_text.h"
 
 namespace fs = std::filesystem;
 
@@ -179,6 +180,9 @@ void Tool::compile() {
   params["required"] = input_schema.contains("required") ? input_schema["required"] : ojson::array();
   def["parameters"] = std::move(params);
   glaive_def = def.dump(4);
+  glaive_def_escaped.clear();
+  append_json_escaped(glaive_def_escaped, glaive_def);
+  glaive_def_normalized = normalize_text(glaive_def);
 }
 
 const Tool* Server::find(const std::string& tool) const {

@@ -271,6 +271,8 @@ RunSummary SynthRun::generate(const fs::path& out, std::ostream* log) const {
                                          }) &
               tbb::make_filter<Chunk*, Chunk*>(tbb::filter_mode::parallel,
                                                [&](Chunk* c) {
+                                                 c->examples.reserve(c->end - c->begin);
+                                                 c->sigs.reserve(c->end - c->begin);
                                                  for (std::uint64_t i = c->begin; i < c->end; ++i) {
                                                    c->examples.push_back(factory.make(i));
                                                    c->sigs.push_back(sign(c->examples.back()));

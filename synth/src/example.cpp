@@ -58,21 +58,8 @@ void write_flow_diff(JsonWriter& w, const std::vector<Flow>& a, const std::vecto
 
 }  // namespace
 
-std::string normalize_text(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  bool space = false;
-  for (char ch : s) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    if (std::isspace(c)) {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out += ' ';
-    space = false;
-    out += static_cast<char>(std::tolower(c));
-  }
-  return out;
+std::uint64_t exact_hash(std::string_view normalized_system, std::string_view normalized_chat) {
+  return hash64(normalized_chat, hash64(normalized_system));
 }
 
 std::string benign_rationale(const Episode& ep) {
@@ -189,15 +176,17 @@ Example ExampleFactory::render(const Episode& ep, const Episode* source, const t
   ex.variant = variant;
   for (const auto& s : ep.sessions) ex.servers.push_back(s.server);
 
-  const std::string system = render_glaive_system(ep);
+  const GlaiveSystem system = render_glaive_system_parts(ep);
   const std::string chat = render_glaive_chat(ep);
-  const std::string body = system + "\n\n\n" + chat;
+  std::string chat_escaped;
+  append_json_escaped(chat_escaped, chat);
   ex.chat = normalize_text(chat);
-  ex.exact_hash = hash64(normalize_text(body));
+  ex.exact_hash = exact_hash(system.normalized, ex.chat);
   const std::vector<Flow> flows = mci_flows(ep);
 
   std::string& out = ex.record;
-  out.reserve(body.size() * 3 + 4096);
+  // Sized for system and chat twice (glaive + prompt), the tools again in tools/list, and the rest.
+  out.reserve(system.escaped.size() * 3 + chat_escaped.size() * 4 + 16384);
   JsonWriter w(out);
   w.begin_object();
   w.key("id").str(fmt::format("mcip-synth-{}-{:09d}", cfg.seed, index));
@@ -241,10 +230,24 @@ Example ExampleFactory::render(const Episode& ep, const Episode* source, const t
   w.end_array();
   w.key("caller").begin_object().key("id").str(ep.caller.id).key("role").str(ep.caller.role).end_object();
   w.end_object();
-  w.key("glaive").begin_object().key("system").str(system).key("chat").str(chat).end_object();
+  // The big strings are escaped once and reused: the prompt embeds the same system and chat.
+  w.key("glaive").begin_object().key("system").raw("");
+  out += '"';
+  out += system.escaped;
+  out += "\",\"chat\":\"";
+  out += chat_escaped;
+  out += '"';
+  w.end_object();
   w.key("jsonrpc").raw(render_jsonrpc(ep, cfg.protocol_version));
   w.key("mci").raw(render_mci(flows));
-  w.key("prompt").str(prompt_.prompt(body));
+  w.key("prompt").raw("");
+  out += '"';
+  out += prompt_.before_chat_escaped();
+  out += system.escaped;
+  out += "\\n\\n\\n";
+  out += chat_escaped;
+  out += prompt_.after_chat_escaped();
+  out += '"';
   w.key("answer").str(prompt_.answer(rationale, label.letter, label.name));
   w.end_object();
   return ex;

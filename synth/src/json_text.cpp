@@ -5,9 +5,14 @@
 namespace mcip::synth {
 
 void append_json_string(std::string& out, std::string_view s) {
-  static const char* hex = "0123456789abcdef";
   out.reserve(out.size() + s.size() + 2);
   out += '"';
+  append_json_escaped(out, s);
+  out += '"';
+}
+
+void append_json_escaped(std::string& out, std::string_view s) {
+  static const char* hex = "0123456789abcdef";
   size_t run = 0;  // copy unescaped runs in one append: this is the hot loop of the writer
   for (size_t i = 0; i < s.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
@@ -29,7 +34,28 @@ void append_json_string(std::string& out, std::string_view s) {
     }
   }
   out.append(s.data() + run, s.size() - run);
-  out += '"';
+}
+
+void append_normalized(std::string& out, std::string_view s) {
+  out.reserve(out.size() + s.size());
+  bool space = false, any = false;
+  for (char ch : s) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c == ' ' || (c >= '\t' && c <= '\r')) {
+      space = any;
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    any = true;
+    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : static_cast<char>(c);
+  }
+}
+
+std::string normalize_text(std::string_view s) {
+  std::string out;
+  append_normalized(out, s);
+  return out;
 }
 
 void append_python_json(std::string& out, const ojson& v) {

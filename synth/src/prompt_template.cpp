@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "mcip/hash.h"
+#include "mcip/synth/json_text.h"
 #include "mcip/synth/render.h"
 #include "mcip/synth/simulator.h"
 #include "mcip/taxonomy.h"
@@ -35,6 +36,8 @@ PromptTemplate PromptTemplate::from_document(const Document& doc, const taxonomy
   t.before_chat_ = fill(layout.substr(0, at), values);
   t.after_chat_ = fill(layout.substr(at + 6), values);
   t.answer_ = root["answer"].get<std::string>();
+  append_json_escaped(t.before_escaped_, t.before_chat_);
+  append_json_escaped(t.after_escaped_, t.after_chat_);
   t.hash_ = hash_hex(root.dump());
   return t;
 }

@@ -38,6 +38,46 @@ std::string render_glaive_system(const Episode& ep) {
   return out;
 }
 
+namespace {
+const char* kWithTools = "SYSTEM: You are a helpful assistant with access to the following functions. Use them if required -\n";
+const char* kNoTools = "SYSTEM: You are a helpful assistant, with no access to external functions.";
+
+std::string caller_line(const Episode& ep) {
+  std::string out = "Caller: " + ep.caller.name + " (id " + ep.caller.id + ", role " + ep.caller.role + "; scopes: ";
+  for (size_t i = 0; i < ep.caller.scopes.size(); ++i) out += (i ? ", " : "") + ep.caller.scopes[i];
+  return out + ")";
+}
+}  // namespace
+
+GlaiveSystem render_glaive_system_parts(const Episode& ep) {
+  GlaiveSystem g;
+  size_t n = 0, bytes = 0;
+  for (const auto& s : ep.sessions)
+    for (const Tool* t : s.tools) {
+      ++n;
+      bytes += t->glaive_def_escaped.size() + 4;
+    }
+  g.escaped.reserve(bytes + 512);
+  g.normalized.reserve(bytes + 512);
+  append_json_escaped(g.escaped, n ? kWithTools : kNoTools);
+  append_normalized(g.normalized, n ? kWithTools : kNoTools);
+  bool first = true;
+  for (const auto& s : ep.sessions)
+    for (const Tool* t : s.tools) {
+      if (!first) g.escaped += "\\n\\n";
+      first = false;
+      g.escaped += t->glaive_def_escaped;
+      g.normalized += ' ';
+      g.normalized += t->glaive_def_normalized;
+    }
+  const std::string caller = caller_line(ep);
+  g.escaped += "\\n\\n";
+  append_json_escaped(g.escaped, caller);
+  g.normalized += ' ';
+  append_normalized(g.normalized, caller);
+  return g;
+}
+
 std::string render_glaive_chat(const Episode& ep) {
   std::string out;
   for (const auto& turn : ep.turns) {

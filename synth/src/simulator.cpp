@@ -53,7 +53,7 @@ std::string Simulator::request_text(const Tool& tool, int query, const ojson& sl
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     body = fill(rng.pick(ph.fallback_queries), {{"title", title}, {"title_lower", lower}, {"args", args}});
   }
-  return join_prefix(rng.pick(ph.request_prefixes), body) + rng.pick(ph.request_suffixes);
+  return body;
 }
 
 ojson Simulator::arguments_for(const Tool& tool, const ojson& stated, const std::vector<Call>& before, const Identity&,
@@ -356,12 +356,14 @@ Episode Simulator::benign(Rng& rng, const Tool* primary, bool force_multi_reques
       ep.turns.push_back({TurnKind::Assistant, fill(ph.chitchat_answers[k % ph.chitchat_answers.size()], {{"servers", servers}}), -1});
     }
   }
+  // One politeness prefix and suffix per message, not per request.
   std::string text;
   for (size_t r = 0; r < ep.requests.size(); ++r) {
     auto& req = ep.requests[r];
     req.text = request_text(*req.tool, req.query, req.slots, rng);
     text += r == 0 ? req.text : rng.pick(ph.multi_joiners) + req.text;
   }
+  text = join_prefix(rng.pick(ph.request_prefixes), text) + rng.pick(ph.request_suffixes);
   ep.turns.push_back({TurnKind::User, text, -1});
   for (size_t c = 0; c < ep.calls.size(); ++c) ep.turns.push_back({TurnKind::Call, "", static_cast<int>(c)});
   ep.turns.push_back({TurnKind::Assistant, compose_answer(ep, rng), -1, true});

@@ -15,6 +15,7 @@
 #include "mcip/synth/dedup.h"
 #include "mcip/synth/document.h"
 #include "mcip/synth/example.h"
+#include "mcip/synth/json_text.h"
 #include "mcip/taxonomy.h"
 
 namespace fs = std::filesystem;
@@ -256,8 +257,8 @@ std::size_t validate_dataset(const fs::path& dir, std::ostream& out) {
         if (r["split"] != kSplitNames[sid]) problems.add(where, "split field does not match the file");
         const auto* label = tax.find_label(r["label"].get<std::string>());
         if (label) ++counts[label->bench_label][sid];
-        const std::string body = r["glaive"]["system"].get<std::string>() + "\n\n\n" + r["glaive"]["chat"].get<std::string>();
-        if (!bodies.insert(hash64(normalize_text(body)))) problems.add(where, "exact duplicate of an earlier record");
+        if (!bodies.insert(exact_hash(normalize_text(r["glaive"]["system"].get<std::string>()),
+                                      normalize_text(r["glaive"]["chat"].get<std::string>())))) problems.add(where, "exact duplicate of an earlier record");
         const json& prov = r["provenance"];
         if (!is_str(prov, "group") || !prov.contains("servers") || !prov["servers"].is_array()) {
           problems.add(where, "provenance needs group and servers");

@@ -45,6 +45,39 @@ std::string lower_ascii(std::string s) {
 
 }  // namespace
 
+ValuePools& ValuePools::operator=(const ValuePools& o) {
+  pool_names_ = o.pool_names_;
+  pools_ = o.pools_;
+  rules_ = o.rules_;
+  cache_ = o.cache_;
+  hash_ = o.hash_;
+  resolve_common();
+  return *this;
+}
+
+ValuePools& ValuePools::operator=(ValuePools&& o) noexcept {
+  pool_names_ = std::move(o.pool_names_);
+  pools_ = std::move(o.pools_);
+  rules_ = std::move(o.rules_);
+  cache_ = std::move(o.cache_);
+  hash_ = std::move(o.hash_);
+  resolve_common();
+  return *this;
+}
+
+void ValuePools::resolve_common() {
+  if (pools_.empty()) return;
+  first_ = &pool("first_names");
+  last_ = &pool("last_names");
+  domains_ = &pool("email_domains");
+  words_ = &pool("words");
+  stems_ = &pool("file_stems");
+  extensions_ = &pool("file_extensions");
+  directories_ = &pool("directories");
+  sentences_ = &pool("sentences");
+  languages_ = &pool("languages");
+}
+
 std::string_view ValuePools::embedded_text() {
   return {reinterpret_cast<const char*>(mcip_synth_value_pools_yaml), mcip_synth_value_pools_yaml_size};
 }
@@ -98,6 +131,7 @@ ValuePools ValuePools::from_document(const Document& doc) {
     vp.rules_.push_back(std::move(rule));
   }
   vp.hash_ = hash_hex(root.dump());
+  vp.resolve_common();
   return vp;
 }
 
@@ -130,15 +164,15 @@ GeneratorChoice ValuePools::choose(std::string_view property) const {
 }
 
 ojson ValuePools::generate(GeneratorChoice g, std::string_view property, Rng& rng) const {
-  const auto& first = pool("first_names");
-  const auto& last = pool("last_names");
+  const auto& first = *first_;
+  const auto& last = *last_;
   switch (g.generator) {
     case Generator::Pool: return rng.pick(pools_[static_cast<size_t>(g.pool)]);
     case Generator::PersonName: return rng.pick(first) + " " + rng.pick(last);
     case Generator::FirstName: return rng.pick(first);
     case Generator::LastName: return rng.pick(last);
     case Generator::Email:
-      return lower_ascii(rng.pick(first) + "." + rng.pick(last)) + "@" + rng.pick(pool("email_domains"));
+      return lower_ascii(rng.pick(first) + "." + rng.pick(last)) + "@" + rng.pick(*domains_);
     case Generator::Phone: return fmt::format("+1-555-{:03d}-{:04d}", rng.range(100, 999), rng.range(0, 9999));
     case Generator::Username: return lower_ascii(rng.pick(first).substr(0, 1) + rng.pick(last)) + std::to_string(rng.range(1, 99));
     case Generator::Amount: {
@@ -167,27 +201,27 @@ ojson ValuePools::generate(GeneratorChoice g, std::string_view property, Rng& rn
       return fmt::format("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xfff, b >> 52,
                          b & 0xffffffffffffULL);
     }
-    case Generator::Url: return fmt::format("https://{}.example.com/{}", rng.pick(pool("words")), rng.pick(pool("file_stems")));
+    case Generator::Url: return fmt::format("https://{}.example.com/{}", rng.pick(*words_), rng.pick(*stems_));
     case Generator::Path:
-      return fmt::format("/home/{}/{}/{}.{}", lower_ascii(rng.pick(first)), rng.pick(pool("directories")),
-                         rng.pick(pool("file_stems")), rng.pick(pool("file_extensions")));
-    case Generator::FileName: return rng.pick(pool("file_stems")) + "." + rng.pick(pool("file_extensions"));
+      return fmt::format("/home/{}/{}/{}.{}", lower_ascii(rng.pick(first)), rng.pick(*directories_),
+                         rng.pick(*stems_), rng.pick(*extensions_));
+    case Generator::FileName: return rng.pick(*stems_) + "." + rng.pick(*extensions_);
     case Generator::Ipv4: return fmt::format("10.{}.{}.{}", rng.range(0, 255), rng.range(0, 255), rng.range(1, 254));
-    case Generator::Hostname: return fmt::format("{}-{}.internal.example", rng.pick(pool("words")), rng.range(1, 40));
+    case Generator::Hostname: return fmt::format("{}-{}.internal.example", rng.pick(*words_), rng.range(1, 40));
     case Generator::Iban: return fmt::format("DE{:02d}{:010d}{:08d}", rng.range(10, 99), rng.range(0, 9999999999LL), rng.range(0, 99999999));
     case Generator::AccountNumber: return fmt::format("ACC-{:08d}", rng.range(10000000, 99999999));
     case Generator::Token: return fmt::format("tok_{:016x}", rng.next());
-    case Generator::Sentence: return rng.pick(pool("sentences"));
-    case Generator::Word: return rng.pick(pool("words"));
+    case Generator::Sentence: return rng.pick(*sentences_);
+    case Generator::Word: return rng.pick(*words_);
     case Generator::Year: return rng.range(2019, 2026);
     case Generator::DurationMinutes: {
       static const std::vector<long long> d = {15, 30, 45, 60, 90, 120};
       return rng.pick(d);
     }
-    case Generator::Language: return rng.pick(pool("languages"));
+    case Generator::Language: return rng.pick(*languages_);
     case Generator::Boolean: return rng.chance(0.5);
   }
-  return rng.pick(pool("words"));
+  return rng.pick(*words_);
 }
 
 ojson ValuePools::sample_string(const ojson& schema, std::string_view property, Rng& rng) const {

@@ -66,6 +66,23 @@ TEST(Dataset, AllLabelsAndSplitsAreProducedWithBalance) {
   EXPECT_GT(layers, 0);
 }
 
+TEST(Dataset, DefaultConfigAndShippedCatalogsGiveValidData) {
+  // The embedded defaults with the catalogs in data/catalogs (resolved next to the binary).
+  TempDir dir("defaults");
+  RunOverrides o;
+  o.count = 660;
+  o.threads = 2;
+  SynthRun r(o);
+  EXPECT_GE(r.config().count, 660u);
+  const auto s = r.generate(dir.path / "d", nullptr);
+  EXPECT_EQ(s.written, 660u);
+  std::ostringstream problems;
+  EXPECT_EQ(validate_dataset(dir.path / "d", problems), 0u) << problems.str();
+  const auto m = nlohmann::json::parse(slurp(dir.path / "d" / "manifest.json"));
+  EXPECT_GE(m["catalogs"].size(), 12u) << "expected the built-in catalogs of data/catalogs";
+  for (const auto& row : m["labels"]) EXPECT_GE(row["total"].get<int>(), 50) << row.dump();
+}
+
 // Rewrites line `n` (1-based) of `file` through `edit`.
 void edit_line(const fs::path& file, size_t n, const std::function<std::string(std::string)>& edit) {
   std::istringstream in(slurp(file));

@@ -6,6 +6,7 @@
 
 #include "mcip/synth/dataset.h"
 #include "mcip/synth/episode_checks.h"
+#include "mcip/synth/json_text.h"
 #include "mcip/synth/mutators.h"
 #include "test_support.h"
 
@@ -213,6 +214,25 @@ TEST(Mutators, ReplayRepeatsAStateChangingCall) {
     EXPECT_TRUE(again.tool->state_changing());
     EXPECT_EQ(mut.requests.size(), src.requests.size()) << "the user did not ask again";
   });
+}
+
+TEST(Render, FastSystemTextEqualsTheReferenceRendering) {
+  testing::Fixture fx;
+  for (std::uint64_t i = 0; i < 50; ++i) {
+    Rng rng(3, i);
+    const Episode ep = fx.factory->simulator().benign(rng, nullptr);
+    const std::string slow = render_glaive_system(ep);
+    const GlaiveSystem fast = render_glaive_system_parts(ep);
+    std::string escaped;
+    append_json_escaped(escaped, slow);
+    EXPECT_EQ(fast.escaped, escaped);
+    EXPECT_EQ(fast.normalized, normalize_text(slow));
+    // The record's prompt embeds exactly the Glaive body.
+    const Example ex = fx.factory->render(ep, nullptr, fx.tax.safe_label(), "r", "", i, 0);
+    const auto rec = nlohmann::json::parse(ex.record);
+    EXPECT_EQ(rec["glaive"]["system"].get<std::string>(), slow);
+    EXPECT_NE(rec["prompt"].get<std::string>().find(slow + "\n\n\n" + render_glaive_chat(ep) + "\n\n###Question:"), std::string::npos);
+  }
 }
 
 TEST(HardNegatives, StayBenign) {

@@ -33,6 +33,7 @@ struct Tool {
   // Precompiled renderings.
   std::string mcp_json;     // compact JSON of `mcp`
   std::string glaive_def;   // {"name","description","parameters"} pretty-printed with 4 spaces
+  std::string glaive_def_escaped, glaive_def_normalized;
 
   bool state_changing() const { return !read_only; }
   void compile();  // (re)builds mcp_json and glaive_def from the fields above

@@ -50,7 +50,7 @@ class ExampleFactory {
 };
 
 std::string benign_rationale(const Episode& ep);
-// Lower-cased, whitespace-collapsed text used for exact and near-duplicate detection.
-std::string normalize_text(const std::string& s);
+// Exact-duplicate key of a rendering: hash of the normalized chat seeded by the normalized system text.
+std::uint64_t exact_hash(std::string_view normalized_system, std::string_view normalized_chat);
 
 }  // namespace mcip::synth

@@ -16,6 +16,12 @@ std::string python_json(const ojson& v);
 // Scalar as plain text for prose: strings unquoted, numbers as written.
 std::string plain_text(const ojson& v);
 
+// Appends `s` JSON-escaped but without the surrounding quotes (for assembling one string value from parts).
+void append_json_escaped(std::string& out, std::string_view s);
+// Lower-cased (ASCII), whitespace-collapsed, trimmed text: the form duplicates are judged on.
+std::string normalize_text(std::string_view s);
+void append_normalized(std::string& out, std::string_view s);
+
 // Minimal streaming writer for one JSON object or array; the caller keeps structure valid.
 class JsonWriter {
  public:

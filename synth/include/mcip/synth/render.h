@@ -15,6 +15,13 @@ namespace mcip::synth {
 
 // SYSTEM text: the Glaive preamble, the offered tools' definitions, then a "Caller:" line.
 std::string render_glaive_system(const Episode& ep);
+// The same system text, JSON-escaped and normalized, assembled from per-tool precomputed
+// pieces (the hot path never escapes or normalizes tool definitions).
+struct GlaiveSystem {
+  std::string escaped;     // JSON-escaped, no quotes
+  std::string normalized;  // normalize_text(render_glaive_system(ep))
+};
+GlaiveSystem render_glaive_system_parts(const Episode& ep);
 // USER / ASSISTANT / FUNCTION RESPONSE turns separated by blank lines ("\n\n\n").
 std::string render_glaive_chat(const Episode& ep);
 
@@ -36,9 +43,11 @@ class PromptTemplate {
   std::string prompt(const std::string& chat_body) const;
   std::string answer(const std::string& rationale, char letter, const std::string& name) const;
   const std::string& hash() const { return hash_; }
+  const std::string& before_chat_escaped() const { return before_escaped_; }
+  const std::string& after_chat_escaped() const { return after_escaped_; }
 
  private:
-  std::string before_chat_, after_chat_, answer_;
+  std::string before_chat_, after_chat_, answer_, before_escaped_, after_escaped_;
   std::string hash_;
 };
 

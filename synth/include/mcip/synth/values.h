@@ -26,6 +26,11 @@ struct GeneratorChoice {
 
 class ValuePools {
  public:
+  ValuePools() = default;
+  ValuePools(const ValuePools& o) { *this = o; }
+  ValuePools& operator=(const ValuePools& o);
+  ValuePools(ValuePools&& o) noexcept { *this = std::move(o); }
+  ValuePools& operator=(ValuePools&& o) noexcept;
   static ValuePools from_document(const Document& doc);
   static ValuePools embedded();
   static std::string_view embedded_text();
@@ -51,6 +56,18 @@ class ValuePools {
   GeneratorChoice match_rules(std::string_view property) const;
   ojson sample_string(const ojson& schema, std::string_view property, Rng& rng) const;
   ojson sample_number(const ojson& schema, std::string_view property, Rng& rng, bool integer) const;
+
+  // Pools the generators use directly, resolved once at load (lookups by name are linear).
+  const std::vector<std::string>* first_ = nullptr;
+  const std::vector<std::string>* last_ = nullptr;
+  const std::vector<std::string>* domains_ = nullptr;
+  const std::vector<std::string>* words_ = nullptr;
+  const std::vector<std::string>* stems_ = nullptr;
+  const std::vector<std::string>* extensions_ = nullptr;
+  const std::vector<std::string>* directories_ = nullptr;
+  const std::vector<std::string>* sentences_ = nullptr;
+  const std::vector<std::string>* languages_ = nullptr;
+  void resolve_common();
 
   std::vector<std::string> pool_names_;
   std::vector<std::vector<std::string>> pools_;
