@@ -23,7 +23,7 @@ class RecordCli : public ::testing::Test {
   std::string out() const { return (dir_.path() / "traces.json").string(); }
   testing::RunResult record(const std::string& mode, const std::string& episodes_file, const std::string& extra = "") {
     return run_synth("record --server " + quote(testing::fake_server() + " " + mode) + " --episodes " +
-                     quote(episodes_file) + " --out " + quote(out()) + " --timeout-ms 3000 --kill-grace-ms 200 " +
+                     quote(episodes_file) + " --out " + quote(out()) + " --timeout-ms 20000 --kill-grace-ms 200 " +
                      extra);
   }
   testing::TempDir dir_;
