@@ -1,10 +1,11 @@
 // The trainer's data path: the synthesizer's JSONL records -> text segments of the chosen
 // rendering -> token ids with truncation that keeps what matters -> length-bucketed batches.
 //
-// Record fields read (one JSON object per line, written by mcip-synth):
-//   id, label (MCIP-bench string, or a taxonomy id/letter), and renderings.{glaive, jsonrpc, mci,
-//   guardian.{prompt, answer}}. glaive may be a string or {system, chat}; jsonrpc a JSON array of
-//   {server, direction, message} or its text. Other fields are ignored.
+// Record fields read (one JSON object per line, written by mcip-synth): label (MCIP-bench
+// string, or a taxonomy id/letter) and the renderings at the top level: glaive ({system, chat}
+// or a string), jsonrpc (array of {server, direction, message} or its text), mci (list of flow
+// objects or a string), prompt and answer (the guardian pair). The same keys inside a
+// `renderings` object (pair under `guardian`) are read too. Other fields are ignored.
 //
 // The text -> ids step (segments_for + encode_segments) is public so mcip-guard classifies
 // exactly what the trainer saw.

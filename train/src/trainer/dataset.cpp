@@ -59,18 +59,35 @@ std::int32_t label_index(const nlohmann::json& record, const taxonomy::Taxonomy&
                    fmt::format("'{}' is not one of the taxonomy's {} benchmark labels ({})", s, bench.size(), known));
 }
 
+// mcip-synth writes the renderings at the top level (glaive, jsonrpc, mci, prompt, answer);
+// a `renderings` object holding the same keys (with the pair under `guardian`) is also read.
+const nlohmann::json& renderings_of(const nlohmann::json& record, const std::string& origin, int line) {
+  if (!record.is_object()) throw InputError(origin, line, "", "expected a JSON object");
+  if (record.contains("renderings")) {
+    if (!record["renderings"].is_object()) throw InputError(origin, line, "renderings", "expected an object");
+    return record["renderings"];
+  }
+  return record;
+}
+
+std::pair<const nlohmann::json*, const nlohmann::json*> guardian_pair(const nlohmann::json& r) {
+  const nlohmann::json* holder = r.contains("guardian") && r["guardian"].is_object() ? &r["guardian"] : &r;
+  const nlohmann::json* p = holder->contains("prompt") ? &(*holder)["prompt"] : nullptr;
+  const nlohmann::json* a = holder->contains("answer") ? &(*holder)["answer"] : nullptr;
+  return {p, a};
+}
+
 std::vector<Segment> record_segments(const nlohmann::json& record, Rendering rendering, Objective objective,
                                      const std::string& origin, int line) {
-  const auto& r = field(record, "renderings", origin, line, "renderings");
+  const auto& r = renderings_of(record, origin, line);
   if (objective == Objective::Generate) {
-    const auto& g = field(r, "guardian", origin, line, "renderings.guardian");
-    const auto& p = field(g, "prompt", origin, line, "renderings.guardian.prompt");
-    const auto& a = field(g, "answer", origin, line, "renderings.guardian.answer");
-    if (!p.is_string() || !a.is_string()) throw InputError(origin, line, "renderings.guardian", "prompt and answer must be strings");
-    return guardian_segments(p.get<std::string>(), a.get<std::string>());
+    auto [p, a] = guardian_pair(r);
+    if (!p || !p->is_string()) throw InputError(origin, line, "prompt", "missing the guardian prompt (a string)");
+    if (!a || !a->is_string()) throw InputError(origin, line, "answer", "missing the guardian answer (a string)");
+    return guardian_segments(p->get<std::string>(), a->get<std::string>());
   }
   const std::string name = to_string(rendering);
-  return segments_for(rendering, field(r, name.c_str(), origin, line, "renderings." + name), origin, line);
+  return segments_for(rendering, field(r, name.c_str(), origin, line, name), origin, line);
 }
 
 void put(std::string& out, const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
@@ -199,18 +216,16 @@ std::vector<std::string> corpus_lines(const DataConfig& data, const std::string&
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     nlohmann::json record = nlohmann::json::parse(text, nullptr, false);
     if (record.is_discarded()) throw InputError(path.string(), line_no, "", "malformed JSON");
-    if (!record.is_object() || !record.contains("renderings") || !record["renderings"].is_object())
-      throw InputError(path.string(), line_no, "renderings", "missing field (expected an object of renderings)");
+    const auto& rs = renderings_of(record, path.string(), line_no);
     std::vector<std::string> texts;
     for (Rendering r : {Rendering::Glaive, Rendering::JsonRpc, Rendering::Mci}) {
       const std::string name = to_string(r);
-      if (!record["renderings"].contains(name)) continue;
-      for (const auto& s : segments_for(r, record["renderings"][name], path.string(), line_no)) texts.push_back(s.text);
+      if (!rs.contains(name)) continue;
+      for (const auto& s : segments_for(r, rs[name], path.string(), line_no)) texts.push_back(s.text);
     }
-    if (record["renderings"].contains("guardian") && record["renderings"]["guardian"].is_object())
-      for (const char* k : {"prompt", "answer"})
-        if (record["renderings"]["guardian"].value(k, nlohmann::json()).is_string())
-          texts.push_back(record["renderings"]["guardian"][k].get<std::string>());
+    auto [p, a] = guardian_pair(rs);
+    for (const auto* t : {p, a})
+      if (t && t->is_string()) texts.push_back(t->get<std::string>());
     for (const auto& t : texts) {
       size_t start = 0;
       while (start < t.size()) {

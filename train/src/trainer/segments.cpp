@@ -60,8 +60,21 @@ std::vector<Segment> segments_for(Rendering rendering, const nlohmann::json& val
       throw InputError(origin, line, field, "expected a JSON array of messages");
     }
     case Rendering::Mci: {
-      if (!value.is_string()) throw InputError(origin, line, field, "expected a string");
-      return {{value.get<std::string>(), CutPolicy::CutMiddle}};
+      if (value.is_string()) return {{value.get<std::string>(), CutPolicy::CutMiddle}};
+      if (!value.is_array()) throw InputError(origin, line, field, "expected a list of flows or a string");
+      // One flow per line, as mcip-synth's MCI log: "SENDER sends TYPE about SUBJECT to RECIPIENT under TP: content".
+      std::string text;
+      for (size_t i = 0; i < value.size(); ++i) {
+        const auto& f = value[i];
+        auto get = [&](const char* k) {
+          if (!f.is_object() || !f.contains(k) || !f[k].is_string())
+            throw InputError(origin, line, fmt::format("{}[{}].{}", field, i, k), "expected a string");
+          return f[k].get<std::string>();
+        };
+        text += get("sender") + " sends " + get("information_type") + " about " + get("subject") + " to " +
+                get("recipient") + " under " + get("transmission_principle") + ": " + get("content") + "\n";
+      }
+      return {{text, CutPolicy::CutMiddle}};
     }
   }
   throw InputError(origin, line, field, "unknown rendering");
