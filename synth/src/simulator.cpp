@@ -22,6 +22,7 @@ bool contains(const std::vector<std::string>& v, const std::string& s) { return 
 // Lower-cases the first letter after a prefix such as "Please " unless it starts a word in capitals.
 std::string join_prefix(const std::string& prefix, const std::string& body) {
   if (prefix.empty() || body.empty()) return prefix + body;
+  if ((body.rfind("Please", 0) == 0 || body.rfind("please", 0) == 0) && prefix.rfind("Please", 0) == 0) return body;
   std::string b = body;
   if (b.size() > 1 && std::isupper(static_cast<unsigned char>(b[0])) && std::islower(static_cast<unsigned char>(b[1])) &&
       !(b[0] == 'I' && b[1] == ' '))

@@ -302,7 +302,7 @@ ojson ValuePools::sample(const ojson& schema, std::string_view property, Rng& rn
   }
   if (type == "integer") return sample_number(schema, property, rng, true);
   if (type == "number") return sample_number(schema, property, rng, false);
-  if (type == "boolean") return rng.chance(0.5);
+  if (type == "boolean") return rng.chance(0.75);  // flags and outcomes ("deleted", "success") are mostly true
   if (type == "null") return nullptr;
   if (type == "array") {
     size_t lo = schema.value("minItems", size_t{1}), hi = schema.value("maxItems", size_t{3});

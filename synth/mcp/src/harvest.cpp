@@ -39,6 +39,15 @@ ClientOptions client_options(const ServerSpec& spec) {
   if (spec.timeout_ms <= 0) throw InputError("", 0, "--timeout-ms", "must be positive");
   if (spec.max_line_bytes < 1024) throw InputError("", 0, "--max-line-bytes", "must be at least 1024");
   ClientOptions client;
+  if (!spec.client_capabilities.empty()) {
+    try {
+      client.capabilities = Json::parse(spec.client_capabilities);
+    } catch (const Json::parse_error& e) {
+      throw InputError("", 0, "--client-capabilities", std::string("invalid JSON: ") + e.what());
+    }
+    if (!client.capabilities.is_object())
+      throw InputError("", 0, "--client-capabilities", "must be a JSON object, e.g. '{\"roots\":{}}'");
+  }
   client.protocol_version = spec.protocol_version;
   client.step_timeout = std::chrono::milliseconds(spec.timeout_ms);
   client.max_line_bytes = spec.max_line_bytes;
@@ -81,6 +90,31 @@ std::optional<NpmPackage> detect_npm_package(const std::vector<std::string>& arg
   return std::nullopt;
 }
 
+namespace {
+
+// Servers that declare tools.listChanged may register tools after initialization (for
+// instance once they know the client's roots) and announce it with
+// notifications/tools/list_changed. Re-list until a listing is followed by no such
+// notification; a ping round trip flushes what the server queued before answering it.
+std::vector<Json> list_tools_until_stable(McpClient& client, const InitializeResult& init) {
+  const Json tools_capability = init.capabilities.value("tools", Json::object());
+  const bool may_change = tools_capability.is_object() && tools_capability.value("listChanged", false) == true;
+  constexpr int kMaxListings = 5;
+  for (int listing = 1;; ++listing) {
+    client.consume_list_changed("tools");
+    std::vector<Json> tools = client.list_all("tools/list", "tools");
+    if (!may_change) return tools;
+    client.request("ping", Json::object(), "ping");
+    if (!client.consume_list_changed("tools")) return tools;
+    if (listing == kMaxListings)
+      throw McpError(client.server_label(), "tools/list",
+                     "the tool list kept changing (notifications/tools/list_changed after " +
+                         std::to_string(kMaxListings) + " listings)");
+  }
+}
+
+}  // namespace
+
 Json harvest_catalog(const HarvestOptions& options) {
   const ChildOptions child = child_options(options.server);
   const ClientOptions client_opts = client_options(options.server);
@@ -100,7 +134,7 @@ Json harvest_catalog(const HarvestOptions& options) {
 
   McpClient client(child, client_opts);
   const InitializeResult& init = client.initialize();
-  const std::vector<Json> tools = client.list_all("tools/list", "tools");
+  const std::vector<Json> tools = list_tools_until_stable(client, init);
   std::vector<Json> resources, prompts;
   const bool list_resources = client.has_capability("resources") && !skipped("resources");
   const bool list_prompts = client.has_capability("prompts") && !skipped("prompts");
@@ -146,6 +180,7 @@ Json harvest_catalog(const HarvestOptions& options) {
     harvest["npm_version"] = package->version;
   }
   harvest["protocol_version"] = init.protocol_version;
+  if (!client_opts.capabilities.empty()) harvest["client_capabilities"] = client_opts.capabilities;
   harvest["harvested_with"] = std::string("mcip-synth ") + MCIP_VERSION;
 
   Json catalog = Json::object();

@@ -15,6 +15,10 @@ void add_server_options(CLI::App& command, ServerSpec& spec) {
   command.add_option("--protocol-version", spec.protocol_version,
                      "MCP revision offered in initialize (2025-11-25, 2025-06-18, 2025-03-26, 2024-11-05)")
       ->capture_default_str();
+  command.add_option("--client-capabilities", spec.client_capabilities,
+                     "Client capabilities to declare, as a JSON object (default {}); e.g. "
+                     "'{\"roots\":{},\"sampling\":{},\"elicitation\":{}}' to see tools gated on them")
+      ->type_name("JSON");
   command.add_option("--timeout-ms", spec.timeout_ms, "Timeout of each protocol step")->capture_default_str();
   command.add_option("--max-line-bytes", spec.max_line_bytes, "Longest accepted stdout line")->capture_default_str();
   command.add_option("--kill-grace-ms", spec.kill_grace_ms,

@@ -113,6 +113,24 @@ json McpClient::receive(const std::string& step, Clock::time_point deadline) {
   }
 }
 
+json McpClient::answer_server_request(const json& id, const std::string& method) const {
+  // Only what we declared gets a real answer, and a conservative one: harvesting and
+  // recording must never hand a server data or consent.
+  json answer = {{"jsonrpc", "2.0"}, {"id", id}};
+  const json& caps = options_.capabilities;
+  if (method == "ping")
+    answer["result"] = json::object();
+  else if (method == "roots/list" && caps.contains("roots"))
+    answer["result"] = {{"roots", json::array()}};
+  else if (method == "elicitation/create" && caps.contains("elicitation"))
+    answer["result"] = {{"action", "decline"}};
+  else if (method == "sampling/createMessage" && caps.contains("sampling"))
+    answer["error"] = {{"code", -1}, {"message", "User rejected sampling request"}};
+  else
+    answer["error"] = {{"code", -32601}, {"message", "Method not found"}};
+  return answer;
+}
+
 json McpClient::request(const std::string& method, const json& params, const std::string& step) {
   const json id = next_id_++;
   json message = {{"jsonrpc", "2.0"}, {"id", id}, {"method", method}};
@@ -123,17 +141,16 @@ json McpClient::request(const std::string& method, const json& params, const std
     json reply = receive(step, deadline);
     if (reply.contains("method")) {
       if (!reply["method"].is_string()) fail(step, "message with a non-string method: " + abbreviate(reply.dump()));
+      const std::string method = reply["method"].get<std::string>();
       if (reply.contains("id")) {
-        // A server→client request (ping, roots/list, sampling, ...). We declared no client
-        // capabilities, so only ping gets a real answer.
-        json answer = {{"jsonrpc", "2.0"}, {"id", reply["id"]}};
-        if (reply["method"] == "ping")
-          answer["result"] = json::object();
-        else
-          answer["error"] = {{"code", -32601}, {"message", "Method not found"}};
-        send(answer, step);
+        send(answer_server_request(reply["id"], method), step);
+      } else {
+        static const std::string kPrefix = "notifications/", kSuffix = "/list_changed";
+        if (method.size() > kPrefix.size() + kSuffix.size() && method.compare(0, kPrefix.size(), kPrefix) == 0 &&
+            method.compare(method.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0)
+          changed_lists_.insert(method.substr(kPrefix.size(), method.size() - kPrefix.size() - kSuffix.size()));
       }
-      continue;  // notifications (logging, progress, list_changed) need no answer
+      continue;  // other notifications (logging, progress) need no answer
     }
     if (!reply.contains("id")) fail(step, "response without an id: " + abbreviate(reply.dump()));
     if (reply.contains("error")) {
@@ -161,7 +178,7 @@ json McpClient::request(const std::string& method, const json& params, const std
 const InitializeResult& McpClient::initialize() {
   if (initialized_) return init_;
   const json params = {{"protocolVersion", options_.protocol_version},
-                       {"capabilities", json::object()},
+                       {"capabilities", options_.capabilities},
                        {"clientInfo", {{"name", options_.client_name}, {"version", options_.client_version}}}};
   const json result = request("initialize", params, "initialize");
   const auto& supported = supported_protocol_versions();
@@ -210,6 +227,8 @@ std::vector<json> McpClient::list_all(const std::string& method, const std::stri
 bool McpClient::has_capability(const std::string& name) const {
   return init_.capabilities.contains(name) && !init_.capabilities[name].is_null();
 }
+
+bool McpClient::consume_list_changed(const std::string& kind) { return changed_lists_.erase(kind) > 0; }
 
 std::string McpClient::close() { return child_->shutdown(terminate_grace_); }
 

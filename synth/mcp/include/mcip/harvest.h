@@ -25,6 +25,7 @@ struct ServerSpec {
   int timeout_ms = 30000;              // per protocol step
   std::size_t max_line_bytes = 16u * 1024u * 1024u;
   int kill_grace_ms = 1000;            // stdin close → SIGTERM → SIGKILL spacing
+  std::string client_capabilities;     // JSON object declared in initialize; empty = {}
 };
 
 struct HarvestOptions {

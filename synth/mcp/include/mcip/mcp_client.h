@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -38,6 +39,11 @@ struct ClientOptions {
   std::string protocol_version = kDefaultProtocolVersion;  // offered in initialize
   std::chrono::milliseconds step_timeout{30000};           // per request/response step
   std::size_t max_line_bytes = 16u * 1024u * 1024u;        // longer stdout line → error
+  // Client capabilities declared in initialize. Some servers only list tools for clients that
+  // can serve them (server-everything: roots, sampling, elicitation). The client answers the
+  // matching server requests conservatively: roots/list → no roots, elicitation → decline,
+  // sampling → rejected (-1).
+  Json capabilities = Json::object();
   std::string client_name = "mcip-synth";
   std::string client_version = MCIP_VERSION;
 };
@@ -76,6 +82,10 @@ class McpClient {
   // True if the server advertised capability `name` (e.g. "resources") in initialize.
   bool has_capability(const std::string& name) const;
 
+  // True if notifications/<kind>/list_changed ("tools", "resources", "prompts") arrived since
+  // the last call; clears the flag.
+  bool consume_list_changed(const std::string& kind);
+
   // Closes the connection and reaps the server; returns how it ended. Idempotent.
   std::string close();
 
@@ -87,6 +97,7 @@ class McpClient {
   void send(const Json& message, const std::string& step);
   Json receive(const std::string& step, Clock::time_point deadline);
   void wait_briefly_for_exit();
+  Json answer_server_request(const Json& id, const std::string& method) const;
   [[noreturn]] void fail(const std::string& step, const std::string& what);
 
   std::string server_label_;
@@ -97,6 +108,7 @@ class McpClient {
   bool initialized_ = false;
   long long next_id_ = 1;
   std::vector<WireMessage> transcript_;
+  std::set<std::string> changed_lists_;
 };
 
 }  // namespace mcip::mcp
