@@ -53,6 +53,14 @@ struct Batch {
   at::Tensor segment_ids;     // [b, t] int64; optional
 };
 
+// Keys/values of the tokens seen so far, for incremental decoding (generation, label scoring
+// after a shared prefix). Keys are stored after RoPE; one entry per layer.
+struct KvCache {
+  std::vector<at::Tensor> keys, values;  // [b, kv_heads, T, head_dim]
+  at::Tensor attention_mask;             // [b, T] of every token fed so far
+  std::int64_t length() const { return attention_mask.defined() ? attention_mask.size(1) : 0; }
+};
+
 class Decoder {
  public:
   // Allocates uninitialised parameters (zeros) in `dtype` on `device`.
@@ -99,6 +107,14 @@ class Decoder {
 
   // Final-norm hidden states [b, t, hidden].
   at::Tensor hidden_states(const Batch& batch);
+  // The same for `batch` fed after the tokens already in `cache` (which it then extends). The
+  // batch's attention_mask covers only its new tokens; positions continue from the cache.
+  // Segment ids and recomputation do not apply here.
+  at::Tensor hidden_states(const Batch& batch, KvCache& cache);
+  // Greedy decoding with a KV cache: up to `max_new_tokens` per row after the (left- or
+  // right-padded) prompt; a row stops after emitting `stop_token` (kept in its output).
+  std::vector<std::vector<std::int64_t>> generate_greedy(const Batch& prompt, std::int64_t max_new_tokens,
+                                                          std::optional<std::int64_t> stop_token);
   // Hidden state of each row's rightmost non-pad token [b, hidden].
   static at::Tensor pool_last(const at::Tensor& hidden, const at::Tensor& attention_mask);
   // Sequence-classification logits [b, num_labels] from the pooled hidden state.
@@ -117,7 +133,8 @@ class Decoder {
     at::Tensor cos, sin;     // [b, 1, t, head_dim]
     at::Tensor mask_bias;    // [b, 1, 1, t, t] fp32 additive
   };
-  at::Tensor layer_forward(std::int64_t layer, const at::Tensor& hidden, const LayerInputs& in, at::Generator* gen);
+  at::Tensor layer_forward(std::int64_t layer, const at::Tensor& hidden, const LayerInputs& in, at::Generator* gen,
+                           KvCache* cache = nullptr);
   at::Tensor linear_forward(const Linear& linear, const at::Tensor& x, at::Generator* gen) const;
   std::vector<at::Tensor> layer_parameters(std::int64_t layer);
 
@@ -125,9 +142,12 @@ class Decoder {
   std::vector<DecoderLayer> layers;
 
  private:
-  at::Tensor attention(const DecoderLayer& l, const at::Tensor& x, const LayerInputs& in, at::Generator* gen);
+  at::Tensor attention(std::int64_t layer, const at::Tensor& x, const LayerInputs& in, at::Generator* gen,
+                       KvCache* cache);
+  void check_ids(const at::Tensor& ids) const;
   at::Tensor inv_freq() const;
-  LayerInputs layer_inputs(const Batch& batch, const at::Tensor& mask) const;
+  // `mask` covers every key (cached + new); the queries are its last `queries` positions.
+  LayerInputs layer_inputs(const Batch& batch, const at::Tensor& mask, std::int64_t queries) const;
   const at::Tensor& output_embedding() const { return config_.tie_word_embeddings ? embed_tokens : lm_head; }
 
   ModelConfig config_;
@@ -144,9 +164,10 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 // with an fp32 additive mask broadcastable to [b, 1, 1, t, t]. Returns [b, heads, t, d].
 at::Tensor grouped_query_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                    const at::Tensor& mask_bias);
-// fp32 additive mask [b, 1, 1, t, t]: causal, padding, optional segments and sliding window.
+// fp32 additive mask [b, 1, 1, q, t] for the last q of t positions (q = t without a cache):
+// causal, padding, optional segments and sliding window.
 at::Tensor attention_mask_bias(const at::Tensor& attention_mask, const at::Tensor& segment_ids,
-                               std::optional<std::int64_t> sliding_window);
+                               std::optional<std::int64_t> sliding_window, std::int64_t queries = -1);
 
 // CPU (and CUDA) bf16 autocast for the scope of this object; restores the previous state.
 class AutocastScope {

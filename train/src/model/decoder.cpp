@@ -65,18 +65,22 @@ at::Tensor grouped_query_attention(const at::Tensor& q, const at::Tensor& k, con
 }
 
 at::Tensor attention_mask_bias(const at::Tensor& attention_mask, const at::Tensor& segment_ids,
-                               std::optional<std::int64_t> sliding_window) {
+                               std::optional<std::int64_t> sliding_window, std::int64_t queries) {
   const std::int64_t b = attention_mask.size(0), t = attention_mask.size(1);
+  if (queries < 0) queries = t;
   auto dev = attention_mask.device();
-  at::Tensor idx = at::arange(t, at::TensorOptions().dtype(at::kLong).device(dev));
-  at::Tensor allowed = (idx.unsqueeze(0) <= idx.unsqueeze(1)).unsqueeze(0);  // [1, i, j]
-  allowed = allowed & attention_mask.to(at::kBool).unsqueeze(1);               // [b, i, j]
-  if (segment_ids.defined()) allowed = allowed & (segment_ids.unsqueeze(2) == segment_ids.unsqueeze(1));
-  if (sliding_window) allowed = allowed & ((idx.unsqueeze(1) - idx.unsqueeze(0)) < *sliding_window).unsqueeze(0);
+  at::Tensor key_idx = at::arange(t, at::TensorOptions().dtype(at::kLong).device(dev));
+  at::Tensor query_idx = key_idx.narrow(0, t - queries, queries);
+  at::Tensor allowed = (key_idx.unsqueeze(0) <= query_idx.unsqueeze(1)).unsqueeze(0);  // [1, q, t]
+  allowed = allowed & attention_mask.to(at::kBool).unsqueeze(1);                       // [b, q, t]
+  if (segment_ids.defined())
+    allowed = allowed & (segment_ids.narrow(1, t - queries, queries).unsqueeze(2) == segment_ids.unsqueeze(1));
+  if (sliding_window)
+    allowed = allowed & ((query_idx.unsqueeze(1) - key_idx.unsqueeze(0)) < *sliding_window).unsqueeze(0);
   // A finite minimum (not -inf) keeps fully masked rows (left-padding queries) finite.
-  at::Tensor bias = at::zeros({b, t, t}, at::TensorOptions().dtype(at::kFloat).device(dev));
+  at::Tensor bias = at::zeros({b, queries, t}, at::TensorOptions().dtype(at::kFloat).device(dev));
   bias.masked_fill_(allowed.logical_not(), std::numeric_limits<float>::lowest());
-  return bias.view({b, 1, 1, t, t});
+  return bias.view({b, 1, 1, queries, t});
 }
 
 AutocastScope::AutocastScope(c10::Device device, bool enabled, at::ScalarType dtype) {
@@ -239,7 +243,9 @@ at::Tensor Decoder::linear_forward(const Linear& linear, const at::Tensor& x, at
   return y + delta.to(y.scalar_type());
 }
 
-at::Tensor Decoder::attention(const DecoderLayer& l, const at::Tensor& x, const LayerInputs& in, at::Generator* gen) {
+at::Tensor Decoder::attention(std::int64_t layer, const at::Tensor& x, const LayerInputs& in, at::Generator* gen,
+                              KvCache* cache) {
+  const DecoderLayer& l = layers[static_cast<std::size_t>(layer)];
   const auto& c = config_;
   const std::int64_t b = x.size(0), t = x.size(1);
   at::Tensor q = linear_forward(l.q_proj, x, gen).view({b, t, c.num_attention_heads, c.head_dim}).transpose(1, 2);
@@ -247,16 +253,27 @@ at::Tensor Decoder::attention(const DecoderLayer& l, const at::Tensor& x, const 
   at::Tensor v = linear_forward(l.v_proj, x, gen).view({b, t, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
   q = apply_rope(q, in.cos, in.sin);
   k = apply_rope(k, in.cos, in.sin);
-  at::Tensor out = grouped_query_attention(q, k, v.contiguous(), in.mask_bias);
+  v = v.contiguous();
+  if (cache) {
+    auto& ck = cache->keys[static_cast<std::size_t>(layer)];
+    auto& cv = cache->values[static_cast<std::size_t>(layer)];
+    if (ck.defined()) {
+      k = at::cat({ck, k}, 2);
+      v = at::cat({cv, v}, 2);
+    }
+    ck = k;
+    cv = v;
+  }
+  at::Tensor out = grouped_query_attention(q, k, v, in.mask_bias);
   out = out.transpose(1, 2).reshape({b, t, c.q_dim()});
   return linear_forward(l.o_proj, out, gen);
 }
 
 at::Tensor Decoder::layer_forward(std::int64_t layer, const at::Tensor& hidden, const LayerInputs& in,
-                                  at::Generator* gen) {
+                                  at::Generator* gen, KvCache* cache) {
   const DecoderLayer& l = layers[static_cast<std::size_t>(layer)];
   const double eps = config_.rms_norm_eps;
-  at::Tensor h = hidden + attention(l, rms_norm(hidden, l.input_layernorm, eps), in, gen);
+  at::Tensor h = hidden + attention(layer, rms_norm(hidden, l.input_layernorm, eps), in, gen, cache);
   at::Tensor x = rms_norm(h, l.post_attention_layernorm, eps);
   at::Tensor act = at::silu(linear_forward(l.gate_proj, x, gen)) * linear_forward(l.up_proj, x, gen);
   return h + linear_forward(l.down_proj, act, gen);
@@ -300,37 +317,86 @@ at::Tensor Decoder::inv_freq() const {
   return inv;
 }
 
-Decoder::LayerInputs Decoder::layer_inputs(const Batch& batch, const at::Tensor& mask) const {
+Decoder::LayerInputs Decoder::layer_inputs(const Batch& batch, const at::Tensor& mask, std::int64_t queries) const {
   LayerInputs in;
-  at::Tensor pos = batch.position_ids.defined() ? batch.position_ids
-                                                : (mask.to(at::kLong).cumsum(1) - 1).clamp_min(0);
+  const std::int64_t t = mask.size(1);
+  at::Tensor pos = batch.position_ids.defined()
+                       ? batch.position_ids
+                       : (mask.to(at::kLong).cumsum(1) - 1).clamp_min(0).narrow(1, t - queries, queries);
   at::Tensor freqs = pos.to(at::kFloat).unsqueeze(-1) * inv_freq().to(pos.device()).view({1, 1, -1});
   at::Tensor emb = at::cat({freqs, freqs}, -1);
   in.cos = emb.cos().unsqueeze(1);
   in.sin = emb.sin().unsqueeze(1);
-  in.mask_bias = attention_mask_bias(mask, batch.segment_ids, config_.sliding_window);
+  in.mask_bias = attention_mask_bias(mask, batch.segment_ids, config_.sliding_window, queries);
   return in;
+}
+
+void Decoder::check_ids(const at::Tensor& ids) const {
+  if (!ids.defined() || ids.dim() != 2 || ids.scalar_type() != at::kLong)
+    throw std::invalid_argument("Decoder: input_ids must be a [batch, time] int64 tensor");
+  if (ids.numel() == 0) return;
+  auto [lo, hi] = at::aminmax(ids);
+  if (lo.item<std::int64_t>() < 0 || hi.item<std::int64_t>() >= config_.vocab_size)
+    throw InputError("", 0, "input_ids",
+                     fmt::format("token ids span [{}, {}] but the model's vocabulary has {} entries",
+                                 lo.item<std::int64_t>(), hi.item<std::int64_t>(), config_.vocab_size));
 }
 
 at::Tensor Decoder::hidden_states(const Batch& batch) {
   const at::Tensor& ids = batch.input_ids;
-  if (!ids.defined() || ids.dim() != 2 || ids.scalar_type() != at::kLong)
-    throw std::invalid_argument("Decoder: input_ids must be a [batch, time] int64 tensor");
-  if (ids.numel() > 0) {
-    auto [lo, hi] = at::aminmax(ids);
-    if (lo.item<std::int64_t>() < 0 || hi.item<std::int64_t>() >= config_.vocab_size)
-      throw InputError("", 0, "input_ids",
-                       fmt::format("token ids span [{}, {}] but the model's vocabulary has {} entries",
-                                   lo.item<std::int64_t>(), hi.item<std::int64_t>(), config_.vocab_size));
-  }
+  check_ids(ids);
   at::Tensor mask = batch.attention_mask.defined() ? batch.attention_mask : at::ones_like(ids);
   if (mask.sizes() != ids.sizes()) throw std::invalid_argument("Decoder: attention_mask must match input_ids");
-  const LayerInputs in = layer_inputs(batch, mask);
+  const LayerInputs in = layer_inputs(batch, mask, ids.size(1));
   at::Tensor x = at::embedding(embed_tokens, ids);
   const bool recompute = recompute_ && c10::GradMode::is_enabled();
   for (std::int64_t i = 0; i < config_.num_hidden_layers; ++i)
     x = recompute ? detail::recomputed_layer(*this, i, x, in, &dropout_gen_) : layer_forward(i, x, in, &dropout_gen_);
   return rms_norm(x, norm, config_.rms_norm_eps);
+}
+
+at::Tensor Decoder::hidden_states(const Batch& batch, KvCache& cache) {
+  const at::Tensor& ids = batch.input_ids;
+  check_ids(ids);
+  if (batch.segment_ids.defined()) throw std::invalid_argument("Decoder: segment_ids cannot be used with a KV cache");
+  at::Tensor mask = batch.attention_mask.defined() ? batch.attention_mask : at::ones_like(ids);
+  if (mask.sizes() != ids.sizes()) throw std::invalid_argument("Decoder: attention_mask must match input_ids");
+  if (cache.length() > 0 && cache.attention_mask.size(0) != ids.size(0))
+    throw std::invalid_argument("Decoder: batch size differs from the KV cache's");
+  cache.keys.resize(static_cast<std::size_t>(config_.num_hidden_layers));
+  cache.values.resize(static_cast<std::size_t>(config_.num_hidden_layers));
+  at::Tensor all_mask = cache.length() > 0 ? at::cat({cache.attention_mask, mask.to(cache.attention_mask.scalar_type())}, 1) : mask;
+  const LayerInputs in = layer_inputs(batch, all_mask, ids.size(1));
+  at::Tensor x = at::embedding(embed_tokens, ids);
+  for (std::int64_t i = 0; i < config_.num_hidden_layers; ++i) x = layer_forward(i, x, in, &dropout_gen_, &cache);
+  cache.attention_mask = all_mask;
+  return rms_norm(x, norm, config_.rms_norm_eps);
+}
+
+std::vector<std::vector<std::int64_t>> Decoder::generate_greedy(const Batch& prompt, std::int64_t max_new_tokens,
+                                                                std::optional<std::int64_t> stop_token) {
+  const std::int64_t b = prompt.input_ids.size(0);
+  std::vector<std::vector<std::int64_t>> out(static_cast<std::size_t>(b));
+  std::vector<bool> done(static_cast<std::size_t>(b), false);
+  KvCache cache;
+  at::Tensor next = lm_logits(pool_last(hidden_states(prompt, cache), prompt.attention_mask)).argmax(-1);
+  for (std::int64_t step = 0; step < max_new_tokens; ++step) {
+    at::Tensor ids_cpu = next.to(c10::Device(c10::kCPU));
+    bool all_done = true;
+    for (std::int64_t i = 0; i < b; ++i) {
+      if (done[i]) continue;
+      const std::int64_t id = ids_cpu[i].item<std::int64_t>();
+      out[i].push_back(id);
+      if (stop_token && id == *stop_token) done[i] = true;
+      all_done = all_done && done[i];
+    }
+    if (all_done || step + 1 == max_new_tokens) break;
+    // Finished rows keep feeding a masked token so the batch stays rectangular.
+    at::Tensor alive = at::tensor(std::vector<std::int64_t>(done.begin(), done.end()), at::kLong).logical_not().to(at::kLong);
+    Batch step_batch{next.view({b, 1}), alive.view({b, 1}).to(next.device()), {}, {}};
+    next = lm_logits(hidden_states(step_batch, cache).select(1, 0)).argmax(-1);
+  }
+  return out;
 }
 
 at::Tensor Decoder::pool_last(const at::Tensor& hidden, const at::Tensor& attention_mask) {
