@@ -222,6 +222,17 @@ void check_against_llama_cpp(mcip::train::testing::Family family, bool tied, con
   }
   EXPECT_GT(c.max_peak, 0.2) << "distributions too flat for the comparison to mean anything";
 
+  // Negative control for RoPE scaling: the same weights without it must disagree with llama.cpp,
+  // so the scaling is really exercised at these positions.
+  if (m.config().rope_scaling.kind != RopeScaling::Kind::None) {
+    const RopeScaling scaling = m.config().rope_scaling;
+    m.mutable_config().rope_scaling = RopeScaling{};
+    Comparison unscaled = compare(m, *tok, prompts, ref);
+    m.mutable_config().rope_scaling = scaling;
+    std::cout << tag << " without its RoPE scaling: max |dp| = " << unscaled.max_dp << "\n";
+    EXPECT_GT(unscaled.max_dp, 1e-3);
+  }
+
   // Negative control: with q/k rows in the wrong RoPE layout (llama unpermuted, qwen2 permuted)
   // llama.cpp must disagree clearly, proving that the comparison above can fail.
   GgufExportOptions wrong;
@@ -245,6 +256,18 @@ TEST(LlamaCppReference, MistralMhaWithLinearRopeScalingMatches) {
     c.num_key_value_heads = c.num_attention_heads;
     c.rope_scaling.kind = RopeScaling::Kind::Linear;
     c.rope_scaling.factor = 4.0;
+  });
+}
+
+TEST(LlamaCppReference, LlamaWithLlama3RopeScalingMatches) {
+  // original context 64 puts this model's wavelengths (6 to 20000 positions) in all three
+  // llama3 bands: kept, interpolated and slowed by `factor`.
+  check_against_llama_cpp(mcip::train::testing::Family::Llama, false, "llama3-rope", [](ModelConfig& c) {
+    c.rope_scaling.kind = RopeScaling::Kind::Llama3;
+    c.rope_scaling.factor = 8.0;
+    c.rope_scaling.low_freq_factor = 1.0;
+    c.rope_scaling.high_freq_factor = 4.0;
+    c.rope_scaling.original_max_position_embeddings = 64;
   });
 }
 

@@ -25,8 +25,10 @@ struct GgufExportOptions {
   bool wrong_rope_layout_for_testing = false;
 };
 
-// Throws InputError for what this writer cannot express yet (llama3 rope scaling, sliding
-// windows, o_proj/MLP biases) and for a tokenizer larger than the embedding. LoRA adapters must
+// llama3 RoPE scaling is written as llama.cpp's `rope_freqs.weight`, linear as
+// rope.scaling.{type,factor}. Throws InputError for what this writer cannot express yet (sliding
+// windows, llama o_proj/MLP biases, llama3 scaling on qwen2) and for a tokenizer larger than the
+// embedding. LoRA adapters must
 // be merged (merge_lora) or absent.
 void export_gguf(Decoder& model, const tokenizer::SentencePiece& sp, const std::filesystem::path& out,
                        const GgufExportOptions& options = {});

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "mcip/error.h"
@@ -15,6 +17,29 @@ std::string tensor_bytes(const at::Tensor& t, gguf::TensorType type) {
   at::ScalarType st = type == gguf::TensorType::F32 ? at::kFloat : type == gguf::TensorType::F16 ? at::kHalf : at::kBFloat16;
   at::Tensor c = t.detach().to(c10::Device(c10::kCPU)).to(st).contiguous();
   return std::string(static_cast<const char*>(c.data_ptr()), static_cast<std::size_t>(c.nbytes()));
+}
+
+// llama3 RoPE scaling as llama.cpp expects it: per-frequency divisors in `rope_freqs.weight`,
+// computed the way convert_hf_to_gguf.py does (deliberately not from the Decoder's inv_freq, so
+// the llama.cpp comparison checks one against the other).
+std::vector<float> llama3_rope_factors(const ModelConfig& c) {
+  const RopeScaling& rs = c.rope_scaling;
+  const double old_ctx = static_cast<double>(rs.original_max_position_embeddings);
+  const double low_wavelen = old_ctx / rs.low_freq_factor, high_wavelen = old_ctx / rs.high_freq_factor;
+  std::vector<float> factors;
+  for (std::int64_t i = 0; i < c.head_dim; i += 2) {
+    const float freq = 1.0f / std::pow(static_cast<float>(c.rope_theta), static_cast<float>(i) / static_cast<float>(c.head_dim));
+    const double wavelen = 2 * M_PI / freq;
+    if (wavelen < high_wavelen) {
+      factors.push_back(1.0f);
+    } else if (wavelen > low_wavelen) {
+      factors.push_back(static_cast<float>(rs.factor));
+    } else {
+      const double smooth = (old_ctx / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+      factors.push_back(static_cast<float>(1.0 / ((1 - smooth) / rs.factor + smooth)));
+    }
+  }
+  return factors;
 }
 
 }  // namespace
@@ -37,8 +62,8 @@ void export_gguf(Decoder& model, const tokenizer::SentencePiece& sp, const std::
   const bool permute = qwen2 == options.wrong_rope_layout_for_testing;
   if (!qwen2 && (c.o_bias || c.mlp_bias))
     throw InputError(origin, 0, "attention_bias", "o_proj/MLP biases are not exported yet");
-  if (c.rope_scaling.kind == RopeScaling::Kind::Llama3)
-    throw InputError(origin, 0, "rope_scaling", "llama3 rope scaling (rope_freqs tensor) is not exported yet");
+  if (qwen2 && c.rope_scaling.kind == RopeScaling::Kind::Llama3)
+    throw InputError(origin, 0, "rope_scaling", "llama3 rope scaling is only exported for the llama architecture");
   if (c.sliding_window && *c.sliding_window < c.max_position_embeddings)
     throw InputError(origin, 0, "sliding_window", "sliding-window attention is not exported");
   if (sp.vocab_size() > c.vocab_size)
@@ -124,6 +149,11 @@ void export_gguf(Decoder& model, const tokenizer::SentencePiece& sp, const std::
     add_linear(p + "ffn_gate", l.gate_proj, 0);
     add_linear(p + "ffn_up", l.up_proj, 0);
     add_linear(p + "ffn_down", l.down_proj, 0);
+  }
+  if (c.rope_scaling.kind == RopeScaling::Kind::Llama3) {
+    const std::vector<float> factors = llama3_rope_factors(c);
+    w.add_tensor("rope_freqs.weight", f32, {static_cast<std::int64_t>(factors.size())},
+                 {reinterpret_cast<const char*>(factors.data()), factors.size() * sizeof(float)});
   }
   add("output_norm.weight", model.norm, f32);
   if (!c.tie_word_embeddings) add("output.weight", model.lm_head, type);
