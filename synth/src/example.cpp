@@ -238,8 +238,10 @@ Example ExampleFactory::render(const Episode& ep, const Episode* source, const t
   out += chat_escaped;
   out += '"';
   w.end_object();
-  w.key("jsonrpc").raw(render_jsonrpc(ep, cfg.protocol_version));
-  w.key("mci").raw(render_mci(flows));
+  w.key("jsonrpc").raw("");
+  append_jsonrpc(out, ep, cfg.protocol_version);
+  w.key("mci").raw("");
+  append_mci(out, flows);
   w.key("prompt").raw("");
   out += '"';
   out += prompt_.before_chat_escaped();

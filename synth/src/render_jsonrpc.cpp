@@ -25,7 +25,11 @@ void open_entry(JsonWriter& w, const std::string& server, bool to_server) {
 
 std::string render_jsonrpc(const Episode& ep, const std::string& protocol_version) {
   std::string out;
-  out.reserve(4096);
+  append_jsonrpc(out, ep, protocol_version);
+  return out;
+}
+
+void append_jsonrpc(std::string& out, const Episode& ep, const std::string& protocol_version) {
   JsonWriter w(out);
   w.begin_array();
   std::vector<long long> next_id(ep.sessions.size(), 1);
@@ -78,7 +82,6 @@ std::string render_jsonrpc(const Episode& ep, const std::string& protocol_versio
     w.end_object().end_object().end_object();
   }
   w.end_array();
-  return out;
 }
 
 }  // namespace mcip::synth

@@ -77,7 +77,11 @@ std::vector<Flow> mci_flows(const Episode& ep) {
 
 std::string render_mci(const std::vector<Flow>& flows) {
   std::string out;
-  out.reserve(flows.size() * 200);
+  append_mci(out, flows);
+  return out;
+}
+
+void append_mci(std::string& out, const std::vector<Flow>& flows) {
   JsonWriter w(out);
   w.begin_array();
   for (const auto& f : flows) {
@@ -88,7 +92,6 @@ std::string render_mci(const std::vector<Flow>& flows) {
     w.end_object();
   }
   w.end_array();
-  return out;
 }
 
 }  // namespace mcip::synth

@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "mcip/atomic_file.h"
 #include "mcip/synth/dataset.h"
+#include "mcip/synth/dedup.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -81,6 +83,51 @@ TEST(Dataset, DefaultConfigAndShippedCatalogsGiveValidData) {
   const auto m = nlohmann::json::parse(slurp(dir.path / "d" / "manifest.json"));
   EXPECT_GE(m["catalogs"].size(), 12u) << "expected the built-in catalogs of data/catalogs";
   for (const auto& row : m["labels"]) EXPECT_GE(row["total"].get<int>(), 50) << row.dump();
+}
+
+TEST(Dataset, UnreachableLabelsAreReportedNotFaked) {
+  TempDir dir("unreachable");
+  RunOverrides o;
+  o.config_file = data_path("notes_only.yaml");
+  o.threads = 2;
+  SynthRun(o).generate(dir.path / "d", nullptr);
+  const auto m = nlohmann::json::parse(slurp(dir.path / "d" / "manifest.json"));
+  std::map<std::string, int> totals;
+  for (const auto& row : m["labels"]) totals[row["label"].get<std::string>()] = row["total"].get<int>();
+  EXPECT_EQ(totals["identity_injection"], 0);
+  EXPECT_EQ(totals["causal_dependency_injection"], 0);
+  EXPECT_GT(totals["true"], 20 + 20) << "unreachable indices become benign examples";
+  std::string notes = m["balance_notes"].dump();
+  EXPECT_NE(notes.find("identity_injection"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("causal_dependency_injection"), std::string::npos) << notes;
+  std::ostringstream problems;
+  EXPECT_EQ(validate_dataset(dir.path / "d", problems), 0u) << problems.str();
+}
+
+TEST(Dedup, MinHashAndLshFindNearDuplicatesAcrossSplits) {
+  const std::string a = "user: what's the weather in oslo for the next 3 days? assistant: <functioncall> get_forecast city oslo";
+  const std::string b = "user: what's the weather in oslo for the next 4 days? assistant: <functioncall> get_forecast city oslo";
+  const std::string c = "user: share note not-12345 with maria.lopez@example.com please, and then delete the old draft";
+  const auto sa = minhash(a, 5, 64), sb = minhash(b, 5, 64), sc = minhash(c, 5, 64);
+  EXPECT_DOUBLE_EQ(estimated_jaccard(sa, sa), 1.0);
+  EXPECT_GT(estimated_jaccard(sa, sb), 0.8);
+  EXPECT_LT(estimated_jaccard(sa, sc), 0.3);
+  NearDupOptions opt;
+  NearIndex index(opt);
+  index.add(sa, 0);
+  NearHit cross, within;
+  index.query(sb, 2, cross, within);
+  EXPECT_TRUE(cross.found);
+  EXPECT_EQ(cross.split, 0);
+  EXPECT_FALSE(within.found);
+  NearHit cross2, within2;
+  index.query(sc, 2, cross2, within2);
+  EXPECT_FALSE(cross2.found);
+  HashSet64 set;
+  for (std::uint64_t k = 0; k < 5000; ++k) EXPECT_TRUE(set.insert(k * 7919 + 1));
+  EXPECT_FALSE(set.insert(7920));
+  EXPECT_TRUE(set.contains(1));
+  EXPECT_FALSE(set.contains(2));
 }
 
 // Rewrites line `n` (1-based) of `file` through `edit`.

@@ -28,6 +28,7 @@ std::string render_glaive_chat(const Episode& ep);
 // JSON array of {"server","direction":"client_to_server"|"server_to_client","message":{...}}: per
 // server, initialize / notifications/initialized / tools/list, then each tools/call in order.
 std::string render_jsonrpc(const Episode& ep, const std::string& protocol_version);
+void append_jsonrpc(std::string& out, const Episode& ep, const std::string& protocol_version);
 
 struct Flow {
   std::string sender, recipient, subject, information_type, transmission_principle, content;
@@ -35,6 +36,7 @@ struct Flow {
 };
 std::vector<Flow> mci_flows(const Episode& ep);
 std::string render_mci(const std::vector<Flow>& flows);
+void append_mci(std::string& out, const std::vector<Flow>& flows);
 
 class PromptTemplate {
  public:
