@@ -87,6 +87,16 @@ bool ignorable(const std::string& name) {
   return name.find("rotary_emb.inv_freq") != std::string::npos;
 }
 
+// The tensor's bytes in the mapping as a CPU tensor without copying when suitably aligned
+// (the File must outlive it); otherwise a copy.
+at::Tensor tensor_view(const safetensors::File& file, const safetensors::TensorInfo& info) {
+  std::string_view bytes = file.bytes(info);
+  const auto type = torch_dtype_of(info.dtype, file.path().string(), info.name);
+  if (reinterpret_cast<std::uintptr_t>(bytes.data()) % safetensors::dtype_size(info.dtype) != 0)
+    return read_tensor(file, info);
+  return at::from_blob(const_cast<char*>(bytes.data()), info.shape, at::TensorOptions().dtype(type));
+}
+
 }  // namespace
 
 safetensors::Dtype safetensors_dtype(at::ScalarType type) {
@@ -125,7 +135,9 @@ Decoder load_checkpoint(const fs::path& dir, const LoadOptions& options) {
     config.num_labels = *options.num_labels;
     if (static_cast<std::int64_t>(config.id2label.size()) != config.num_labels) config.id2label.clear();
   }
-  Decoder model(config, at::kFloat, c10::Device(c10::kCPU));
+  // Allocated directly in the target dtype and device, then filled tensor by tensor from the
+  // mapping: peak memory is the model plus one tensor, whatever the checkpoint's dtype.
+  Decoder model(config, options.dtype, options.device);
 
   std::map<std::string, fs::path> where = weight_locations(dir);
   std::map<fs::path, safetensors::File> files;
@@ -159,7 +171,7 @@ Decoder load_checkpoint(const fs::path& dir, const LoadOptions& options) {
       throw InputError(f.path().string(), 0, name,
                        fmt::format("shape [{}] does not match config.json, which implies [{}]", fmt::join(info->shape, ", "),
                                    fmt::join(dst->sizes(), ", ")));
-    *dst = read_tensor(f, *info);
+    dst->copy_(tensor_view(f, *info));
     used.insert(name);
   }
   for (const auto& [name, path] : where) {
@@ -170,7 +182,6 @@ Decoder load_checkpoint(const fs::path& dir, const LoadOptions& options) {
                      "unexpected tensor for this config.json (wrong architecture, or num_labels/tie_word_embeddings "
                      "disagree with the weights)");
   }
-  model.to(options.device, options.dtype);
   return model;
 }
 
