@@ -74,6 +74,24 @@ TEST_F(HarvestCli, CuratedFileAndSkip) {
   EXPECT_EQ(server["tools"][0]["x-mcip"]["derived"], nlohmann::json::array());
 }
 
+TEST_F(HarvestCli, ToolsGatedOnClientCapabilitiesAreListedAfterListChanged) {
+  auto tool_names = [&] {
+    std::vector<std::string> names;
+    const auto catalog = nlohmann::json::parse(read_file(out()));
+    for (const auto& t : catalog["servers"][0]["tools"]) names.push_back(t["name"]);
+    return names;
+  };
+  auto r = harvest("dynamic");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(tool_names(), (std::vector<std::string>{"read_note", "delete_note", "run_script"}));
+  EXPECT_FALSE(nlohmann::json::parse(read_file(out()))["harvest"].contains("client_capabilities"));
+  r = harvest("dynamic", "--client-capabilities '{\"roots\":{\"listChanged\":true}}'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(tool_names(), (std::vector<std::string>{"read_note", "delete_note", "run_script", "list_roots"}));
+  EXPECT_EQ(nlohmann::json::parse(read_file(out()))["harvest"]["client_capabilities"],
+            nlohmann::json({{"roots", {{"listChanged", true}}}}));
+}
+
 TEST_F(HarvestCli, ServerFaultsExitOneNamingServerAndStepWithoutOutput) {
   const std::vector<std::pair<std::string, std::string>> faults = {
       {"exit-early", "step initialize: "},
@@ -84,6 +102,7 @@ TEST_F(HarvestCli, ServerFaultsExitOneNamingServerAndStepWithoutOutput) {
       {"rpc-error", "step tools/list: JSON-RPC error -32603"},
       {"bad-version", "step initialize: server answered protocol version '1999-01-01'"},
       {"bad-tool", "step tools/list: tool 'broken' has no inputSchema of type object"},
+      {"churn", "step tools/list: the tool list kept changing"},
   };
   // A previous catalog must survive a failed re-harvest untouched.
   std::ofstream(out()) << "previous\n";
@@ -115,6 +134,8 @@ TEST_F(HarvestCli, BadUsageExitsTwoBeforeStartingTheServer) {
       {"harvest" + server + " --out " + quote(out()) + " --env NOEQUALS", "--env: expected K=V"},
       {"harvest" + server + " --out " + quote(out()) + " --protocol-version 2030-01-01", "--protocol-version"},
       {"harvest" + server + " --out " + quote(out()) + " --skip tools", "--skip"},
+      {"harvest" + server + " --out " + quote(out()) + " --client-capabilities '[1]'", "--client-capabilities"},
+      {"harvest" + server + " --out " + quote(out()) + " --client-capabilities '{'", "--client-capabilities"},
       {"harvest" + server + " --out " + quote((dir_.path() / "missing" / "x.json").string()), "does not exist"},
       {"harvest" + server + " --out " + quote(out()) + " --curated /nonexistent.yaml", "/nonexistent.yaml"},
   };

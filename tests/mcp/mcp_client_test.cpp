@@ -72,6 +72,26 @@ TEST_F(ClientTest, HandshakePaginationPingsAndNotifications) {
   check_no_leftovers();
 }
 
+TEST_F(ClientTest, AnswersServerRequestsOnlyForDeclaredCapabilities) {
+  auto answer_to_roots = [&](Json capabilities) {
+    ClientOptions options = fast();
+    options.capabilities = capabilities;
+    McpClient client(child("dynamic"), options);
+    client.initialize();
+    client.list_all("tools/list", "tools");
+    client.request("ping", Json::object(), "ping");
+    for (const auto& m : client.transcript())
+      if (m.direction == WireMessage::Direction::kClientToServer && m.message.value("id", Json()) == "roots-1")
+        return m.message;
+    return Json();
+  };
+  // Without `roots` the fake server never asks; with it, the client shares no roots.
+  EXPECT_TRUE(answer_to_roots(Json::object()).is_null());
+  const Json answer = answer_to_roots({{"roots", Json::object()}});
+  EXPECT_EQ(answer["result"], Json({{"roots", Json::array()}}));
+  check_no_leftovers();
+}
+
 TEST_F(ClientTest, AcceptsOlderKnownProtocolVersions) {
   McpClient client(child("old-version"), fast());
   EXPECT_EQ(client.initialize().protocol_version, "2024-11-05");

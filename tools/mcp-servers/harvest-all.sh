@@ -33,7 +33,10 @@ harvest() {
 
 harvest filesystem files --server "node $M/server-filesystem/dist/index.js ."
 harvest memory knowledge --server "node $M/server-memory/dist/index.js" --env "MEMORY_FILE_PATH=$tmp/memory.jsonl"
-harvest everything general --server "node $M/server-everything/dist/index.js"
+# server-everything registers its roots, sampling and elicitation tools only for clients that
+# declare those capabilities (the client answers conservatively: no roots, decline, reject).
+harvest everything general --server "node $M/server-everything/dist/index.js" \
+  --client-capabilities '{"roots":{"listChanged":true},"sampling":{},"elicitation":{"form":{},"url":{}}}'
 harvest sequential-thinking reasoning --server "node $M/server-sequential-thinking/dist/index.js"
 harvest github code --server "node $M/server-github/dist/index.js" --env GITHUB_PERSONAL_ACCESS_TOKEN=dummy
 harvest gitlab code --server "node $M/server-gitlab/dist/index.js" --env GITLAB_PERSONAL_ACCESS_TOKEN=dummy

@@ -19,5 +19,8 @@ mkdir -p "$OUT"
   --episodes $E/memory.yaml --out "$OUT/recorded-memory.json"
 "$BIN" record --sandbox --server "node $M/server-filesystem/dist/index.js {sandbox}" \
   --episodes $E/filesystem.yaml --out "$OUT/recorded-filesystem.json"
+# Declaring roots, sampling and elicitation makes the server send those requests; the client
+# answers no roots / declines / rejects sampling, and the exchanges are part of the traces.
 "$BIN" record --server "node $M/server-everything/dist/index.js" \
+  --client-capabilities '{"roots":{"listChanged":true},"sampling":{},"elicitation":{"form":{},"url":{}}}' \
   --episodes $E/everything.yaml --out "$OUT/recorded-everything.json"

@@ -15,6 +15,9 @@ Modes:
   rpc-error      answers tools/list with a JSON-RPC error
   cursor-loop    tools/list keeps returning the same nextCursor
   bad-tool       tools/list returns a tool whose inputSchema is not an object schema
+  dynamic        like ok, but a client declaring `roots` is asked roots/list after initialized
+                 and then gets a fourth tool, announced with notifications/tools/list_changed
+  churn          like ok, but every tools/list is followed by notifications/tools/list_changed
 Environment: FAKE_PID_FILE (write own pid, and the grandchild's pid in hang mode, one per line).
 """
 import json
@@ -73,14 +76,30 @@ def main():
         sys.stdout.flush()
     sys.stderr.write("fake server started in mode %s\n" % MODE)
     sys.stderr.flush()
+    tools = list(TOOLS)
+    listings = 0
+    client_capabilities = {}
     for line in sys.stdin:
         msg = json.loads(line)
         method, msg_id = msg.get("method"), msg.get("id")
+        if method == "notifications/initialized" and MODE == "dynamic" and "roots" in client_capabilities:
+            send({"jsonrpc": "2.0", "id": "roots-1", "method": "roots/list"})
+            continue
+        if method is None and msg_id == "roots-1":
+            # The client's answer to roots/list: register a tool that depends on it.
+            if isinstance(msg.get("result", {}).get("roots"), list):
+                tools.append({"name": "list_roots", "description": "Lists the client's roots.",
+                              "inputSchema": {"type": "object", "properties": {}}})
+                send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+            continue
         if msg_id is None:
-            continue  # notifications/initialized, or our ping's answer has no method
+            continue  # notifications/initialized
         if method is None:
             continue  # a response to our ping
-        if method == "initialize":
+        if method == "ping":
+            result(msg_id, {})
+        elif method == "initialize":
+            client_capabilities = msg["params"].get("capabilities", {})
             if MODE == "wrong-id":
                 msg_id = msg_id + 1000
             version = {"old-version": "2024-11-05", "bad-version": "1999-01-01"}.get(
@@ -103,13 +122,19 @@ def main():
             elif MODE == "bad-tool":
                 result(msg_id, {"tools": [{"name": "broken", "inputSchema": {"type": "string"}}]})
             elif cursor is None:
-                send({"jsonrpc": "2.0", "method": "notifications/message",
-                      "params": {"level": "info", "data": "listing tools"}})
-                send({"jsonrpc": "2.0", "id": "srv-1", "method": "ping"})
-                send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
-                result(msg_id, {"tools": TOOLS[:2], "nextCursor": "page-2"})
+                listings += 1
+                if listings == 1:
+                    # Before the first answer: a log line, a ping to the client, and a stray
+                    # list_changed that the (not yet answered) listing already reflects.
+                    send({"jsonrpc": "2.0", "method": "notifications/message",
+                          "params": {"level": "info", "data": "listing tools"}})
+                    send({"jsonrpc": "2.0", "id": "srv-1", "method": "ping"})
+                    send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+                result(msg_id, {"tools": tools[:2], "nextCursor": "page-2"})
             elif cursor == "page-2":
-                result(msg_id, {"tools": TOOLS[2:]})
+                result(msg_id, {"tools": tools[2:]})
+                if MODE == "churn":
+                    send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
             else:
                 send({"jsonrpc": "2.0", "id": msg_id, "error": {"code": -32602, "message": "bad cursor"}})
         elif method == "resources/list":
