@@ -77,7 +77,8 @@ void append_jsonrpc(std::string& out, const Episode& ep, const std::string& prot
     w.key("id").num(id).key("result").begin_object().key("content").begin_array();
     w.begin_object().key("type").str("text").key("text").str(c.text).end_object();
     w.end_array();
-    if (c.structured.is_object()) w.key("structuredContent").raw(c.structured.dump());
+    // The text block is the serialized structuredContent (simulate_result writes it so); reuse it.
+    if (c.structured.is_object()) w.key("structuredContent").raw(c.text.size() > 1 && c.text[0] == '{' ? c.text : c.structured.dump());
     w.key("isError").boolean(c.is_error);
     w.end_object().end_object().end_object();
   }

@@ -47,7 +47,7 @@ McpClient::~McpClient() = default;
 
 void McpClient::fail(const std::string& step, const std::string& what) {
   std::string message = what;
-  // A server that died usually says why on stderr; give it a moment to finish writing.
+  // A server that died usually says why on stderr, so the tail goes into every message.
   std::optional<std::string> ended = child_->exit_description();
   if (ended) message += " (server " + *ended + ")";
   std::string tail = child_->stderr_tail();
