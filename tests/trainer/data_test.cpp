@@ -76,6 +76,24 @@ TEST(TrainerData, TruncationKeepsRequestAndEndAndCutsToolListTail) {
   EXPECT_EQ(mt.find("filler 150\n"), std::string::npos);
 }
 
+TEST(TrainerData, GlaiveCallerLineSurvivesToolListCut) {
+  const auto& sp = *env().sp;
+  std::string tools;
+  for (int i = 0; i < 200; ++i) tools += "{\"name\": \"tool_" + std::to_string(i) + "\"}\n";
+  const std::string system = "SYSTEM: functions:\n" + tools + "\nCaller: Ana (id u-1, role admin; scopes: a:write)";
+  auto segs = segments_for(Rendering::Glaive, nlohmann::json{{"system", system}, {"chat", "USER: hi\n\n\nASSISTANT: ok"}}, "x", 1);
+  ASSERT_EQ(segs.size(), 3u);
+  EXPECT_EQ(segs[1].policy, CutPolicy::Keep);
+  EncodedExample e = encode_segments(segs, sp, {96, 24, true});
+  const std::string text = sp.decode(std::vector<int>(e.ids.begin() + 1, e.ids.end() - 1));
+  EXPECT_NE(text.find("Caller: Ana (id u-1, role admin; scopes: a:write)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("tool_199"), std::string::npos);
+  // The plain-string form splits the same way.
+  auto flat = segments_for(Rendering::Glaive, nlohmann::json(system + "\n\n\nUSER: hi\n\n\nASSISTANT: ok"), "x", 1);
+  ASSERT_EQ(flat.size(), 3u);
+  EXPECT_EQ(flat[1].policy, CutPolicy::Keep);
+}
+
 TEST(TrainerData, GuardianPairKeepsTemplateAndAnswer) {
   const auto& sp = *env().sp;
   std::string chat;

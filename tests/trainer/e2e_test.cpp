@@ -233,3 +233,20 @@ TEST(TrainerEndToEnd, TwoProcessesMatchOneProcessWithTheDoubledBatch) {
   EXPECT_EQ(m1["validation"]["examples"], m2["validation"]["examples"]);
   EXPECT_NEAR(m1["validation"]["loss"].get<double>(), m2["validation"]["loss"].get<double>(), 1e-3);
 }
+
+TEST(TrainerEndToEnd, GenerateObjectiveTrainsOnAnswersAndParsesChoices) {
+  const fs::path out = scratch("generate");
+  ASSERT_EQ(run(base_args(out) + " finetune.objective=generate finetune.steps=3 finetune.eval_every=0 "
+                                  "finetune.generate_max_new_tokens=6 data.max_eval_examples=11",
+                out / "log.txt"), 0)
+      << slurp(out / "log.txt");
+  json metrics = json::parse(slurp(out / "metrics.json"));
+  const auto& v = metrics["validation"];
+  EXPECT_TRUE(v["loss"].is_number());
+  // Every answer is either parsed into the confusion matrix or counted as unparsed.
+  EXPECT_EQ(v["examples"].get<int>() + v["unparsed"].get<int>(), 11) << v.dump();
+  json record = json::parse(slurp(out / "finetune" / "final" / "mcip_training.json"));
+  EXPECT_EQ(record["objective"], "generate");
+  mcip::train::Decoder model = mcip::train::load_checkpoint(out / "finetune" / "final");
+  EXPECT_EQ(model.config().num_labels, 0);
+}

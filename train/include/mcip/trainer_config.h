@@ -83,6 +83,7 @@ struct PhaseConfig {
   std::string best_metric = "validation.macro_f1";  // or validation.loss, validation.risk_resistance, ...
   std::int64_t early_stopping_patience = 0;  // evaluations without improvement; 0 = off
   std::int64_t generate_max_new_tokens = 48;  // generate objective: decoding budget at evaluation
+  std::int64_t max_eval_examples = -1;        // per split for this phase; -1 = data.max_eval_examples
 };
 
 struct TrainerConfig {

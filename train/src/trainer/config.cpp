@@ -129,7 +129,7 @@ PhaseConfig read_phase(const StrictYaml& root, const char* name, PhaseConfig p) 
   const StrictYaml n = root[name];
   n.expect_map({"enabled", "mode", "objective", "steps", "epochs", "batch_size", "grad_accum", "max_length", "optim",
                 "lora", "log_every", "eval_every", "checkpoint_every", "keep_last", "best_metric",
-                "early_stopping_patience", "generate_max_new_tokens"});
+                "early_stopping_patience", "generate_max_new_tokens", "max_eval_examples"});
   p.enabled = n.optional_bool("enabled", true);
   if (n.has("mode")) p.mode = enum_value<PhaseMode>(n["mode"], {{"full", PhaseMode::Full}, {"lora", PhaseMode::Lora}});
   if (n.has("objective"))
@@ -157,6 +157,7 @@ PhaseConfig read_phase(const StrictYaml& root, const char* name, PhaseConfig p) 
   }
   p.early_stopping_patience = positive(n, "early_stopping_patience", p.early_stopping_patience, 0);
   p.generate_max_new_tokens = positive(n, "generate_max_new_tokens", p.generate_max_new_tokens);
+  p.max_eval_examples = positive(n, "max_eval_examples", p.max_eval_examples, 0);
   if (p.steps == 0 && !(p.epochs > 0)) n.fail("set steps or a positive epochs");
   if (p.mode == PhaseMode::Lora && p.objective == Objective::LanguageModel)
     n["objective"].fail("objective 'lm' trains all weights: use mode 'full'");

@@ -296,7 +296,8 @@ PhaseResult run_phase(PhaseContext& ctx) {
                                     ctx.taxonomy, C.data.tokenize_threads);
   std::vector<TokenizedSplit> evals;
   for (const auto& s : C.data.eval_splits)
-    evals.push_back(load_split(C.data, s, objective, max_length, C.data.max_eval_examples, ctx.sp, ctx.taxonomy,
+    evals.push_back(load_split(C.data, s, objective, max_length,
+                               P.max_eval_examples >= 0 ? P.max_eval_examples : C.data.max_eval_examples, ctx.sp, ctx.taxonomy,
                                C.data.tokenize_threads));
   if (main) {
     log << fmt::format("[{}] data: {} train examples ({} tokens, {} truncated to {}{}), {:.1f}s\n", ctx.name,
@@ -330,6 +331,7 @@ PhaseResult run_phase(PhaseContext& ctx) {
   const std::int64_t pad = ctx.sp.pad_id() >= 0 ? ctx.sp.pad_id() : ctx.sp.eos_id();
 
   // Resume.
+  if (main) fs::create_directories(ctx.dir);
   const fs::path ckpt_dir = ctx.dir / "checkpoints", best_file = ctx.dir / "best.pt";
   TrainState state;
   bool have_best = false;

@@ -29,6 +29,25 @@ std::vector<Segment> jsonrpc_segments(const nlohmann::json& messages) {
   return {{before, CutPolicy::CutTail}, {after, CutPolicy::CutMiddle}};
 }
 
+// The Glaive SYSTEM part ends with the "Caller: name (id, role; scopes)" line after the tool
+// definitions; who calls decides identity/privilege labels, so it is kept whole while the tool
+// list before it loses its tail.
+std::vector<Segment> glaive_segments(const std::string& system, const std::string& chat) {
+  std::vector<Segment> out;
+  const auto caller = system.rfind("\nCaller:");
+  const auto line_end = caller == std::string::npos ? caller : system.find('\n', caller + 1);
+  const bool last_line = caller != std::string::npos &&
+                         (line_end == std::string::npos || system.find_first_not_of(" \r\n", line_end) == std::string::npos);
+  if (last_line) {
+    out.push_back({system.substr(0, caller + 1), CutPolicy::CutTail});
+    out.push_back({system.substr(caller + 1), CutPolicy::Keep});
+  } else {
+    out.push_back({system, CutPolicy::CutTail});
+  }
+  out.push_back({chat, CutPolicy::CutMiddle});
+  return out;
+}
+
 }  // namespace
 
 std::vector<Segment> segments_for(Rendering rendering, const nlohmann::json& value, const std::string& origin,
@@ -40,15 +59,14 @@ std::vector<Segment> segments_for(Rendering rendering, const nlohmann::json& val
         if (!value.contains("system") || !value["system"].is_string() || !value.contains("chat") ||
             !value["chat"].is_string())
           throw InputError(origin, line, field, "expected {\"system\": string, \"chat\": string} or a string");
-        return {{value["system"].get<std::string>() + "\n", CutPolicy::CutTail},
-                {value["chat"].get<std::string>(), CutPolicy::CutMiddle}};
+        return glaive_segments(value["system"].get<std::string>() + "\n", value["chat"].get<std::string>());
       }
       if (!value.is_string()) throw InputError(origin, line, field, "expected a string or {system, chat}");
       const std::string text = value.get<std::string>();
       // The system part (preamble + tool definitions) ends where the first user turn starts.
       const auto user = text.find("USER:");
       if (user == std::string::npos || user == 0) return {{text, CutPolicy::CutMiddle}};
-      return {{text.substr(0, user), CutPolicy::CutTail}, {text.substr(user), CutPolicy::CutMiddle}};
+      return glaive_segments(text.substr(0, user), text.substr(user));
     }
     case Rendering::JsonRpc: {
       if (value.is_array()) return jsonrpc_segments(value);
