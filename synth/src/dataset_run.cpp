@@ -219,7 +219,7 @@ RunSummary SynthRun::generate(const fs::path& out, std::ostream* log) const {
         if (mine) ++k.dropped;
         return;
       }
-      ex = factory.make(ex.index, r + 1);
+      ex = factory.make(ex.index, r + 1, !mine);
       sig = sign(ex);
     }
     seen.insert(ex.exact_hash);
@@ -274,7 +274,7 @@ RunSummary SynthRun::generate(const fs::path& out, std::ostream* log) const {
                                                  c->examples.reserve(c->end - c->begin);
                                                  c->sigs.reserve(c->end - c->begin);
                                                  for (std::uint64_t i = c->begin; i < c->end; ++i) {
-                                                   c->examples.push_back(factory.make(i));
+                                                   c->examples.push_back(factory.make(i, 0, i < begin));
                                                    c->sigs.push_back(sign(c->examples.back()));
                                                  }
                                                  return c;

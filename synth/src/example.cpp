@@ -120,7 +120,7 @@ const Tool* ExampleFactory::pick_primary(const Mutator* m, Rng& rng) const {
   return (*pool)[rng.below(pool->size())];
 }
 
-Example ExampleFactory::make(std::uint64_t index, int resample) const {
+Example ExampleFactory::make(std::uint64_t index, int resample, bool keys_only) const {
   const auto& cfg = world_.config();
   const int target = label_for_index(index);
   const taxonomy::Label& label = tax_.label_at(target);
@@ -133,12 +133,12 @@ Example ExampleFactory::make(std::uint64_t index, int resample) const {
     if (label.safe()) {
       const Mutator* hn = rng.chance(cfg.hard_negative_share) ? &rng.pick(hard_negatives()) : nullptr;
       Episode ep = sim_.benign(rng, pick_primary(hn, rng), hn && hn->multi_request, hn ? hn->caller_role : "");
-      if (!hn) return render(ep, nullptr, label, benign_rationale(ep), "", index, attempt);
+      if (!hn) return render(ep, nullptr, label, benign_rationale(ep), "", index, attempt, keys_only);
       if (!hn->applies(ep, sim_)) continue;
       auto mut = hn->apply(ep, sim_, rng);
       if (!mut) continue;
       mut->episode.hard_negative = hn->id;
-      return render(mut->episode, &ep, label, mut->rationale, mut->variant, index, attempt);
+      return render(mut->episode, &ep, label, mut->rationale, mut->variant, index, attempt, keys_only);
     }
     Episode src = sim_.benign(rng, pick_primary(m, rng), m->multi_request, m->caller_role);
     if (!m->applies(src, sim_)) {
@@ -150,20 +150,20 @@ Example ExampleFactory::make(std::uint64_t index, int resample) const {
       why = "the mutation found no material (e.g. no suitable extra tool)";
       continue;
     }
-    Example ex = render(mut->episode, &src, label, mut->rationale, mut->variant, index, attempt);
+    Example ex = render(mut->episode, &src, label, mut->rationale, mut->variant, index, attempt, keys_only);
     return ex;
   }
   // Unreachable label for this index: emit a plain benign episode and say why.
   Rng rng(cfg.seed, index, static_cast<std::uint64_t>(first + cfg.max_attempts));
   Episode ep = sim_.benign(rng, nullptr);
-  Example ex = render(ep, nullptr, tax_.safe_label(), benign_rationale(ep), "", index, first + cfg.max_attempts);
+  Example ex = render(ep, nullptr, tax_.safe_label(), benign_rationale(ep), "", index, first + cfg.max_attempts, keys_only);
   ex.target_label = target;
   ex.unreachable = fmt::format("{}: {} after {} attempts", label.id, why.empty() ? "not applicable" : why, cfg.max_attempts);
   return ex;
 }
 
 Example ExampleFactory::render(const Episode& ep, const Episode* source, const taxonomy::Label& label, const std::string& rationale,
-                               const std::string& variant, std::uint64_t index, int attempt) const {
+                               const std::string& variant, std::uint64_t index, int attempt, bool keys_only) const {
   const auto& cfg = world_.config();
   Example ex;
   ex.index = index;
@@ -182,6 +182,7 @@ Example ExampleFactory::render(const Episode& ep, const Episode* source, const t
   append_json_escaped(chat_escaped, chat);
   ex.chat = normalize_text(chat);
   ex.exact_hash = exact_hash(system.normalized, ex.chat);
+  if (keys_only) return ex;
   const std::vector<Flow> flows = mci_flows(ep);
 
   std::string& out = ex.record;

@@ -30,14 +30,15 @@ struct Example {
 class ExampleFactory {
  public:
   ExampleFactory(const World& world, const taxonomy::Taxonomy& tax, const PromptTemplate& prompt);
-  // Deterministic in (config seed, index, resample).
-  Example make(std::uint64_t index, int resample = 0) const;
+  // Deterministic in (config seed, index, resample). `keys_only` skips building the record and
+  // keeps what dedup needs (split, hashes, chat): shards replay earlier indices this way.
+  Example make(std::uint64_t index, int resample = 0, bool keys_only = false) const;
   int label_for_index(std::uint64_t index) const;
   const Simulator& simulator() const { return sim_; }
 
   // Builds the record of an episode (exposed for tests and validation of benign sources).
   Example render(const Episode& ep, const Episode* source, const taxonomy::Label& label, const std::string& rationale,
-                 const std::string& variant, std::uint64_t index, int attempt) const;
+                 const std::string& variant, std::uint64_t index, int attempt, bool keys_only = false) const;
 
  private:
   const Tool* pick_primary(const Mutator* m, Rng& rng) const;
