@@ -273,7 +273,7 @@ std::size_t validate_dataset(const fs::path& dir, std::ostream& out) {
           if (sid != 3 && held) problems.add(where, "leakage: held-out server " + s.get<std::string>() + " in " + kSplitNames[sid]);
         }
         if (sid == 3) {
-          const std::string primary = group.substr(0, group.find('/'));
+          const std::string primary = group.substr(0, group.rfind('/'));  // server names may contain '/'
           if (!held_out.count(primary)) problems.add(where, "test_unseen_tools record whose primary server is not held out");
         }
       }

@@ -1,7 +1,9 @@
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "mcip/hash.h"
+#include "mcip/synth/rng.h"
 #include "mcip/synth/simulator.h"
 
 namespace mcip::synth {
@@ -9,16 +11,53 @@ namespace mcip::synth {
 World::World(Catalog catalog, ValuePools pools, Phrasing phrasing, SynthConfig config)
     : catalog_(std::move(catalog)), pools_(std::move(pools)), phrasing_(std::move(phrasing)), config_(std::move(config)) {
   pools_.prepare(catalog_.property_names());
-  // Hold out whole servers for test_unseen_tools, chosen by a seeded hash of their names so
-  // the choice is stable under catalog reordering.
+  // Hold out whole servers for test_unseen_tools. Among seeded random choices of n servers, keep
+  // the one whose share of each kind of mutator material (prerequisites, admin tools, state
+  // changes, output schemas) is closest to its share of all tools, so no label piles up there.
   auto& servers = catalog_.servers();
-  std::vector<std::pair<std::uint64_t, size_t>> order;
-  for (size_t i = 0; i < servers.size(); ++i) order.emplace_back(hash64(servers[i].name, config_.seed ^ 0x756e7365656eULL), i);
-  std::sort(order.begin(), order.end());
   size_t n = static_cast<size_t>(std::llround(config_.unseen_server_share * static_cast<double>(servers.size())));
   if (config_.unseen_server_share > 0 && n == 0 && servers.size() >= 3) n = 1;
   if (n >= servers.size()) n = servers.size() > 1 ? servers.size() - 1 : 0;
-  for (size_t k = 0; k < n; ++k) servers[order[k].second].held_out = true;
+  auto features = [](const Tool& t) {
+    return std::array<int, 4>{!t.requires.empty(), t.privilege == Privilege::Admin, !t.read_only, t.output_schema.is_object()};
+  };
+  std::array<double, 4> total_f{};
+  double total = 0;
+  for (const auto& s : servers)
+    for (const auto& t : s.tools) {
+      const auto f = features(t);
+      for (size_t k = 0; k < 4; ++k) total_f[k] += f[k];
+      total += 1;
+    }
+  std::vector<size_t> best;
+  double best_score = 1e300;
+  for (std::uint64_t trial = 0; trial < 64 && n > 0; ++trial) {
+    std::vector<std::pair<std::uint64_t, size_t>> order;
+    for (size_t i = 0; i < servers.size(); ++i)
+      order.emplace_back(hash64(servers[i].name, config_.seed ^ 0x756e7365656eULL ^ mix64(trial)), i);
+    std::sort(order.begin(), order.end());
+    std::array<double, 4> held_f{};
+    double held = 0;
+    std::vector<size_t> pick;
+    for (size_t k = 0; k < n; ++k) {
+      pick.push_back(order[k].second);
+      for (const auto& t : servers[order[k].second].tools) {
+        const auto f = features(t);
+        for (size_t j = 0; j < 4; ++j) held_f[j] += f[j];
+        held += 1;
+      }
+    }
+    const double share = held / total;
+    // Also stay near the configured share of tools, so small one-tool servers are not favoured.
+    double score = 2 * std::fabs(share - config_.unseen_server_share);
+    for (size_t j = 0; j < 4; ++j)
+      if (total_f[j] > 0) score += std::fabs(held_f[j] / total_f[j] - share);
+    if (score < best_score) {
+      best_score = score;
+      best = pick;
+    }
+  }
+  for (size_t i : best) servers[i].held_out = true;
   for (const auto& s : servers)
     for (const auto& t : s.tools) tools_.push_back(&t);
 }
