@@ -69,9 +69,9 @@ class Decoder {
   Decoder& operator=(Decoder&&) noexcept;
   ~Decoder();
 
-  // Random initialisation as transformers does it (normal(0, 0.02) for linears/embeddings,
-  // ones for norms, zero biases), drawn on CPU in fp32 from `seed` so every device/dtype gets
-  // the same model.
+  // Random initialisation like transformers' (normal(0, 0.02) for linears and embeddings, ones
+  // for norms) except that biases are normal(0, 0.02) too, so tests see them take effect. Drawn
+  // on CPU in fp32 from `seed`, so every device and dtype gets the same model.
   static Decoder random(const ModelConfig& config, std::uint64_t seed, at::ScalarType dtype = at::kFloat,
                         c10::Device device = c10::Device(c10::kCPU));
 
