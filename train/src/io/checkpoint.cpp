@@ -14,6 +14,7 @@
 #include "mcip/atomic_file.h"
 #include "mcip/error.h"
 #include "mcip/tokenizer.h"
+#include "directory_commit.h"
 
 namespace fs = std::filesystem;
 
@@ -212,12 +213,7 @@ void save_checkpoint(Decoder& model, const fs::path& dir, const SaveOptions& opt
     total += n;
   }
 
-  const fs::path parent = dir.parent_path().empty() ? fs::path(".") : dir.parent_path();
-  fs::create_directories(parent);
-  const fs::path tmp = parent / fmt::format(".{}.tmp.{}", dir.filename().string(), ::getpid());
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  try {
+  detail::write_directory_atomic(dir, [&](const fs::path& tmp) {
     ModelConfig config = model.config();
     config.torch_dtype = dtype_config_name(saved_type);
     if (options.tokenizer) {
@@ -249,22 +245,7 @@ void save_checkpoint(Decoder& model, const fs::path& dir, const SaveOptions& opt
       json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
       write_file_atomic(tmp / kIndexFile, index.dump(2) + "\n");
     }
-    fsync_directory(tmp);
-    if (fs::exists(dir)) {
-      const fs::path old = parent / fmt::format(".{}.old.{}", dir.filename().string(), ::getpid());
-      fs::remove_all(old);
-      fs::rename(dir, old);
-      fs::rename(tmp, dir);
-      fs::remove_all(old);
-    } else {
-      fs::rename(tmp, dir);
-    }
-    fsync_directory(parent);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  });
 }
 
 void check_tokenizer_matches(const tokenizer::SentencePiece& sp, const ModelConfig& config, const std::string& origin) {
