@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
       lengths.push_back(l);
     }
 
-    nlohmann::json mc = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", sp.vocab_size()},
+    nlohmann::json mc = {{"architectures", {"LlamaForSequenceClassification"}}, {"model_type", "llama"}, {"vocab_size", sp.vocab_size()},
                          {"hidden_size", hidden}, {"intermediate_size", inter}, {"num_hidden_layers", layers},
                          {"num_attention_heads", heads}, {"num_key_value_heads", kv_heads},
                          {"max_position_embeddings", max_length}, {"rms_norm_eps", 1e-5}, {"tie_word_embeddings", true},
