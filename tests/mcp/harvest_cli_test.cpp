@@ -137,6 +137,7 @@ TEST_F(HarvestCli, BadUsageExitsTwoBeforeStartingTheServer) {
       {"harvest" + server + " --out " + quote(out()) + " --client-capabilities '[1]'", "--client-capabilities"},
       {"harvest" + server + " --out " + quote(out()) + " --client-capabilities '{'", "--client-capabilities"},
       {"harvest" + server + " --out " + quote((dir_.path() / "missing" / "x.json").string()), "does not exist"},
+      {"harvest" + server + " --out " + quote((dir_.path() / "out").string()), "is a directory"},
       {"harvest" + server + " --out " + quote(out()) + " --curated /nonexistent.yaml", "/nonexistent.yaml"},
   };
   for (const auto& [args, message] : cases) {

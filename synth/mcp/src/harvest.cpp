@@ -197,6 +197,8 @@ int run_harvest(const HarvestOptions& options, std::ostream& log) {
   const fs::path parent = options.out.has_parent_path() ? options.out.parent_path() : fs::path(".");
   if (!fs::is_directory(parent))
     throw InputError(options.out.string(), 0, "--out", "directory " + parent.string() + " does not exist");
+  if (fs::is_directory(options.out))
+    throw InputError(options.out.string(), 0, "--out", "is a directory; give a file name");
   const Json catalog = harvest_catalog(options);
   write_file_atomic(options.out, catalog.dump(2, ' ', false, Json::error_handler_t::replace) + "\n");
   const Json& server = catalog["servers"][0];

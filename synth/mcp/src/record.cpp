@@ -215,6 +215,8 @@ int run_record(const RecordOptions& options, std::ostream& log) {
   const fs::path parent = options.out.has_parent_path() ? options.out.parent_path() : fs::path(".");
   if (!fs::is_directory(parent))
     throw InputError(options.out.string(), 0, "--out", "directory " + parent.string() + " does not exist");
+  if (fs::is_directory(options.out))
+    throw InputError(options.out.string(), 0, "--out", "is a directory; give a file name");
   const Json doc = record_traces(options);
   write_file_atomic(options.out, doc.dump(2, ' ', false, Json::error_handler_t::replace) + "\n");
   std::size_t calls = 0, messages = 0;
