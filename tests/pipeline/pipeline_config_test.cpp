@@ -90,3 +90,13 @@ TEST(DeployManifests, ShardJobsAgreeWithTheirCounts) {
   EXPECT_NE(targs.find("WORLD_SIZE=" + std::to_string(world)), std::string::npos) << targs;
   EXPECT_NE(targs.find("RANK=${JOB_COMPLETION_INDEX}"), std::string::npos);
 }
+
+TEST(RefreshConfig, ShippedConfigIsValid) {
+  auto cfg = load_refresh_config(std::string(MCIP_SOURCE_DIR) + "/configs/refresh.yaml");
+  EXPECT_EQ(cfg.name, "tiny-cpu");
+  std::vector<std::string> names;
+  for (const auto& s : cfg.stages) names.push_back(s.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"harvest", "synth", "validate", "train", "export", "eval"}));
+  EXPECT_FALSE(cfg.stages[0].enabled);
+  EXPECT_EQ(cfg.gate.metrics, "metrics.json");
+}
