@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <tuple>
 
 #include "guardian_fixture.h"
 #include "mcip/checkpoint.h"
@@ -209,15 +210,24 @@ TEST(Export, GgufMatchesLlamaCppOnTheLastTokenHiddenState) {
   auto head_file = safetensors::File::open(g.exported / "gguf" / "score_head.safetensors");
   const at::Tensor head = train::read_tensor(head_file, head_file.tensor("score.weight")).to(at::kDouble);
   const fs::path dir = scratch("gguf");
-  for (const auto& [type, tol] : std::vector<std::pair<std::string, double>>{{"f32", 1e-3}, {"f16", 5e-2}, {"bf16", 2e-1}}) {
-    const fs::path request = dir / ("req-" + type + ".json");
+  // The merged model in each type, then the base with the LoRA adapter applied by llama.cpp, and
+  // the base alone as a control (tolerance < 0: must differ).
+  const std::vector<std::tuple<std::string, std::string, std::string, double>> runs = {
+      {"f32", "mcip-guardian-f32.gguf", "", 1e-3},
+      {"f16", "mcip-guardian-f16.gguf", "", 5e-2},
+      {"bf16", "mcip-guardian-bf16.gguf", "", 2e-1},
+      {"f32 base + LoRA", "mcip-guardian-base-f32.gguf", "mcip-guardian-LoRA-f32.gguf", 1e-3},
+      {"f32 base alone (control)", "mcip-guardian-base-f32.gguf", "", -1}};
+  const json manifest = read_json(g.exported / "guardian.json");
+  ASSERT_EQ(manifest["files"]["gguf_lora"], "gguf/mcip-guardian-LoRA-f32.gguf");
+  for (const auto& [type, file, lora, tol] : runs) {
+    const fs::path request = dir / "request.json";
     json inputs = json::array();
     for (const auto& r : ids) inputs.push_back(r);
-    mcip::write_file_atomic(request, json{{"tool_dir", tool.string()},
-                                          {"model", (g.exported / "gguf" / ("mcip-guardian-" + type + ".gguf")).string()},
-                                          {"inputs", inputs},
-                                          {"context_size", 256}}
-                                         .dump());
+    json req = {{"tool_dir", tool.string()}, {"model", (g.exported / "gguf" / file).string()}, {"inputs", inputs},
+                {"context_size", 256}};
+    if (!lora.empty()) req["lora"] = (g.exported / "gguf" / lora).string();
+    mcip::write_file_atomic(request, req.dump());
     const auto r = run_command("node " + quote(fs::path(MCIP_SOURCE_DIR) / "tests" / "export" / "llama_embed.mjs") + " " +
                                quote(request) + " 2>" + quote(dir / "err.txt"));
     ASSERT_EQ(r.exit_code, 0) << r.output << mcip::read_file(dir / "err.txt");
@@ -231,6 +241,10 @@ TEST(Export, GgufMatchesLlamaCppOnTheLastTokenHiddenState) {
     const double scale = ours.abs().max().item<double>();
     const double diff = max_diff(theirs, ours);
     std::cout << "[gguf " << type << "] max |h_llama.cpp - h_torch| = " << diff << " (max |h| " << scale << ")\n";
+    if (tol < 0) {
+      EXPECT_GT(diff, 1e-2 * scale) << "the LoRA adapter should matter";
+      continue;
+    }
     EXPECT_LT(diff, tol * scale) << type;
     // The hidden states differ between examples far more than between the two runtimes.
     EXPECT_GT(max_diff(ours[0], ours[1]), 10 * diff) << type;

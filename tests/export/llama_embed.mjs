@@ -3,7 +3,8 @@
 // hidden state of the last token for given token id sequences: the exported guardian GGUF has
 // no classifier head, so the test re-applies score.weight to these embeddings.
 //   usage: node llama_embed.mjs request.json
-//   request: {"tool_dir": ".../tools/llama-ref", "model": "x.gguf", "inputs": [[ids...], ...], "context_size": 256}
+//   request: {"tool_dir": ".../tools/llama-ref", "model": "x.gguf", "inputs": [[ids...], ...], "context_size": 256,
+//             "lora": "adapter.gguf" (optional, applied with scale 1)}
 //   output:  {"n_embd": n, "embeddings": [[...], ...]}
 // Exit codes: 0 ok, 2 bad request, 1 llama.cpp failure.
 import fs from "node:fs";
@@ -47,6 +48,7 @@ try {
     experimentalKvCacheKeyType: "F32",
     experimentalKvCacheValueType: "F32",
     _embeddings: true,
+    ...(typeof request.lora === "string" ? { lora: { adapters: [{ filePath: request.lora, scale: 1 }] } } : {}),
   });
   const sequence = context.getSequence();
   const embeddings = [];

@@ -6,11 +6,14 @@
 #include <c10/core/InferenceMode.h>
 #include <unistd.h>
 
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "mcip/atomic_file.h"
 #include "mcip/checkpoint.h"
 #include "mcip/error.h"
+#include "mcip/export_gguf_lora.h"
 #include "mcip/export_peft.h"
 #include "mcip/gguf_export.h"
 #include "mcip/hash.h"
@@ -187,9 +190,12 @@ nlohmann::json export_guardian(const fs::path& trained, const ExportOptions& o, 
                                 {"max_position_embeddings", merged.config().max_position_embeddings}};
     files["peft"] = nullptr;
     files["base"] = nullptr;
+    fs::path base_dir;
+    std::optional<Decoder> base_with_adapter;
+    train::LoraConfig adapter_config;
     const bool lora = record.value("mode", "") == "lora" && fs::exists(final_dir / "adapter" / "adapter_config.json");
     if (lora) {
-      const fs::path base_dir = resolve_base(final_dir, record, o);
+      base_dir = resolve_base(final_dir, record, o);
       if (base_dir.empty() || !fs::exists(base_dir / "config.json"))
         throw InputError((base_dir / "config.json").string(), 0, "--base",
                          "the LoRA base checkpoint is not found; give it with --base DIR");
@@ -214,6 +220,8 @@ nlohmann::json export_guardian(const fs::path& trained, const ExportOptions& o, 
         copy_checkpoint_files(base_dir, staging / "base");
         files["base"] = "base";
       }
+      adapter_config = lc;
+      base_with_adapter.emplace(std::move(base));
       base_info["id"] = id;
       base_info["shipped_in"] = ship_base ? nlohmann::json("base") : nlohmann::json(nullptr);
       log << fmt::format("[export] PEFT adapter: {} (base_model_name_or_path '{}', reproduces the merged logits to {:.2g})\n",
@@ -232,6 +240,22 @@ nlohmann::json export_guardian(const fs::path& trained, const ExportOptions& o, 
         train::export_gguf(merged, sp, p, go);
         ggufs.push_back({{"file", relative_to(p, staging)}, {"type", gguf_type_name(t)}});
         log << fmt::format("[export] GGUF {}: {}\n", gguf_type_name(t), (out / relative_to(p, staging)).string());
+      }
+      // The LoRA adapter as a llama.cpp adapter over the base decoder (in the first requested type).
+      if (base_with_adapter) {
+        const auto t = o.gguf_types.front();
+        train::Decoder plain_base = train::load_checkpoint(base_dir);
+        train::GgufExportOptions go;
+        go.type = t;
+        go.name = o.name + "-base";
+        const fs::path bp = staging / "gguf" / fmt::format("{}-base-{}.gguf", o.name, gguf_type_name(t));
+        train::export_gguf(plain_base, sp, bp, go);
+        const fs::path lp = staging / "gguf" / fmt::format("{}-LoRA-f32.gguf", o.name);
+        export_gguf_lora(*base_with_adapter, adapter_config, lp, o.name);
+        files["gguf_base"] = relative_to(bp, staging);
+        files["gguf_lora"] = relative_to(lp, staging);
+        log << fmt::format("[export] GGUF LoRA adapter: {} over {}\n", (out / relative_to(lp, staging)).string(),
+                           (out / relative_to(bp, staging)).string());
       }
       at::Tensor head = merged.score_weight.detach().to(at::kCPU, at::kFloat).contiguous();
       safetensors::write(staging / "gguf" / "score_head.safetensors",
