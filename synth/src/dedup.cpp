@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "mcip/synth/rng.h"
 
@@ -48,7 +49,20 @@ std::vector<std::uint32_t> minhash(const std::string& text, int shingle, int has
     return sig;
   }
   for (size_t i = 0; i + k <= text.size(); ++i) {
-    const std::uint64_t h = XXH3_64bits(text.data() + i, k);
+    // Shingles of up to 8 bytes are packed into a word and mixed (much cheaper than a hash call).
+    std::uint64_t h;
+    if (k <= 8) {
+      std::uint64_t word = 0;
+      if (i + 8 <= text.size()) {
+        std::memcpy(&word, text.data() + i, 8);  // fixed-size load, then keep the low k bytes
+        if (k < 8) word &= (std::uint64_t{1} << (8 * k)) - 1;
+      } else {
+        std::memcpy(&word, text.data() + i, k);
+      }
+      h = mix64(word ^ (static_cast<std::uint64_t>(k) << 59));
+    } else {
+      h = XXH3_64bits(text.data() + i, k);
+    }
     const size_t bucket = static_cast<size_t>((static_cast<unsigned __int128>(h) * static_cast<std::uint64_t>(hashes)) >> 64);
     const std::uint32_t v = static_cast<std::uint32_t>(h);
     if (v < sig[bucket]) sig[bucket] = v;

@@ -18,13 +18,11 @@ namespace {
 
 // Longest-common-subsequence diff of two flow logs: which flows the mutation added, removed or changed.
 void write_flow_diff(JsonWriter& w, const std::vector<Flow>& a, const std::vector<Flow>& b) {
-  std::vector<std::string> la, lb;
-  for (const auto& f : a) la.push_back(f.line());
-  for (const auto& f : b) lb.push_back(f.line());
-  const size_t n = la.size(), m = lb.size();
-  std::vector<std::vector<int>> dp(n + 1, std::vector<int>(m + 1, 0));
+  const size_t n = a.size(), m = b.size();
+  std::vector<int> dp((n + 1) * (m + 1), 0);  // dp[i][j] = LCS length of a[i..] and b[j..]
+  auto at = [&](size_t i, size_t j) -> int& { return dp[i * (m + 1) + j]; };
   for (size_t i = n; i-- > 0;)
-    for (size_t j = m; j-- > 0;) dp[i][j] = la[i] == lb[j] ? dp[i + 1][j + 1] + 1 : std::max(dp[i + 1][j], dp[i][j + 1]);
+    for (size_t j = m; j-- > 0;) at(i, j) = a[i] == b[j] ? at(i + 1, j + 1) + 1 : std::max(at(i + 1, j), at(i, j + 1));
   auto flow = [&](const Flow& f) {
     w.begin_object().key("sender").str(f.sender).key("recipient").str(f.recipient).key("information_type").str(f.information_type);
     w.key("transmission_principle").str(f.transmission_principle).key("content").str(f.content).end_object();
@@ -32,16 +30,16 @@ void write_flow_diff(JsonWriter& w, const std::vector<Flow>& a, const std::vecto
   w.begin_array();
   size_t i = 0, j = 0;
   while (i < n || j < m) {
-    if (i < n && j < m && la[i] == lb[j]) {
+    if (i < n && j < m && a[i] == b[j]) {
       ++i, ++j;
-    } else if (i < n && j < m && dp[i + 1][j] == dp[i][j + 1] && dp[i + 1][j + 1] == dp[i][j]) {
+    } else if (i < n && j < m && at(i + 1, j) == at(i, j + 1) && at(i + 1, j + 1) == at(i, j)) {
       w.begin_object().key("op").str("changed").key("index").num(static_cast<long long>(j)).key("before");
       flow(a[i]);
       w.key("after");
       flow(b[j]);
       w.end_object();
       ++i, ++j;
-    } else if (j < m && (i == n || dp[i][j + 1] >= dp[i + 1][j])) {
+    } else if (j < m && (i == n || at(i, j + 1) >= at(i + 1, j))) {
       w.begin_object().key("op").str("added").key("index").num(static_cast<long long>(j)).key("flow");
       flow(b[j]);
       w.end_object();

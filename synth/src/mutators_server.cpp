@@ -114,7 +114,7 @@ std::optional<Mutation> function_overlapping(const Episode& src, const Simulator
     r["status"] = "accepted";
     r["forwarded"] = true;
     call.structured = nullptr;
-    call.text = r.dump();
+    call.text = compact_json(r);
     m.variant = impostor ? "impostor_server_exfiltration" : "same_server_exfiltration";
   }
   call.is_error = false;

@@ -70,7 +70,8 @@ void append_jsonrpc(std::string& out, const Episode& ep, const std::string& prot
     const long long id = next_id[si]++;
     open_entry(w, c.server, true);
     w.key("id").num(id).key("method").str("tools/call").key("params").begin_object();
-    w.key("name").str(c.tool->name).key("arguments").raw(c.arguments.dump());
+    w.key("name").str(c.tool->name).key("arguments").raw("");
+    append_compact_json(out, c.arguments);
     identity_meta(w, c.actor);
     w.end_object().end_object().end_object();
     open_entry(w, c.server, false);
@@ -78,7 +79,7 @@ void append_jsonrpc(std::string& out, const Episode& ep, const std::string& prot
     w.begin_object().key("type").str("text").key("text").str(c.text).end_object();
     w.end_array();
     // The text block is the serialized structuredContent (simulate_result writes it so); reuse it.
-    if (c.structured.is_object()) w.key("structuredContent").raw(c.text.size() > 1 && c.text[0] == '{' ? c.text : c.structured.dump());
+    if (c.structured.is_object()) w.key("structuredContent").raw(c.text.size() > 1 && c.text[0] == '{' ? c.text : compact_json(c.structured));
     w.key("isError").boolean(c.is_error);
     w.end_object().end_object().end_object();
   }

@@ -119,7 +119,7 @@ void Simulator::simulate_result(Call& call, Rng& rng, bool fail) const {
           call.arguments[it.key()].type() == it.value().type())
         it.value() = call.arguments[it.key()];
     call.structured = std::move(out);
-    call.text = call.structured.dump();
+    call.text = compact_json(call.structured);
   } else {
     ojson out = ojson::object();
     out["status"] = tool.read_only ? "ok" : "completed";
@@ -130,7 +130,7 @@ void Simulator::simulate_result(Call& call, Rng& rng, bool fail) const {
         ++echoed;
       }
     call.structured = nullptr;
-    call.text = out.dump();
+    call.text = compact_json(out);
   }
 }
 

@@ -1,5 +1,7 @@
 #include "mcip/synth/values.h"
 
+#include "mcip/synth/json_text.h"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -35,6 +37,18 @@ const std::map<std::string, Generator>& generator_names() {
 const std::vector<std::string> kRequiredPools = {"first_names", "last_names", "cities", "companies", "email_domains",
                                                  "words", "sentences", "file_stems", "file_extensions", "directories",
                                                  "languages"};
+
+// N for "^[0-9]{N}$" or "^\\d{N}$" (1 <= N <= 64), else 0.
+int digit_pattern_length(const std::string& p) {
+  size_t i;
+  if (p.rfind("^[0-9]{", 0) == 0) i = 7;
+  else if (p.rfind("^\\d{", 0) == 0) i = 4;
+  else return 0;
+  int n = 0;
+  while (i < p.size() && std::isdigit(static_cast<unsigned char>(p[i])) && n <= 64) n = n * 10 + (p[i++] - '0');
+  if (p.compare(i, std::string::npos, "}$") != 0 || n < 1 || n > 64) return 0;
+  return n;
+}
 
 std::string two(int v) { return fmt::format("{:02d}", v); }
 
@@ -238,13 +252,12 @@ ojson ValuePools::sample_string(const ojson& schema, std::string_view property, 
   }
   const bool has_examples = schema.contains("examples") && schema["examples"].is_array() && !schema["examples"].empty();
   if (schema.contains("pattern") && schema["pattern"].is_string()) {
-    // Digit-only patterns (PINs, codes) are common and easy to honour exactly.
-    std::smatch m;
-    const std::string pat = schema["pattern"].get<std::string>();
-    static const std::regex digits(R"(^\^(?:\[0-9\]|\\d)\{(\d+)\}\$$)");
-    if (std::regex_match(pat, m, digits)) {
+    // Digit-only patterns (PINs, codes) are common and easy to honour exactly. Parsed by hand:
+    // a std::regex match per sampled value would dominate generation time.
+    const int digits = digit_pattern_length(schema["pattern"].get_ref<const std::string&>());
+    if (digits > 0) {
       std::string s;
-      for (int i = 0, n = std::stoi(m[1]); i < n; ++i) s += static_cast<char>('0' + rng.below(10));
+      for (int i = 0; i < digits; ++i) s += static_cast<char>('0' + rng.below(10));
       return s;
     }
     if (has_examples) return schema["examples"][rng.below(schema["examples"].size())];
@@ -252,7 +265,7 @@ ojson ValuePools::sample_string(const ojson& schema, std::string_view property, 
   if (has_examples && rng.chance(0.35)) return schema["examples"][rng.below(schema["examples"].size())];
   GeneratorChoice g = choose(property);
   ojson v = generate(g, property, rng);
-  if (!v.is_string()) v = v.dump();
+  if (!v.is_string()) v = plain_text(v);
   std::string s = v.get<std::string>();
   if (schema.contains("maxLength") && schema["maxLength"].is_number_unsigned())
     s.resize(std::min(s.size(), schema["maxLength"].get<size_t>()));

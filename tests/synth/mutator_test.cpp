@@ -235,6 +235,20 @@ TEST(Render, FastSystemTextEqualsTheReferenceRendering) {
   }
 }
 
+TEST(Render, JsonEscapingMatchesNlohmann) {
+  Rng rng(1, 2);
+  const std::vector<std::string> alphabet = {"a", "b", " ", "\"", "\\", "\n", "\t", "\x01", "\x1f", "/", "{", ":",
+                                             "\xc3\xa9", "\xe2\x82\xac", "0123456789", "long run of plain text"};
+  for (int i = 0; i < 2000; ++i) {
+    std::string s;
+    const int n = static_cast<int>(rng.below(40));
+    for (int k = 0; k < n; ++k) s += rng.pick(alphabet);
+    std::string mine;
+    append_json_string(mine, s);
+    EXPECT_EQ(nlohmann::json::parse(mine).get<std::string>(), s);
+  }
+}
+
 TEST(HardNegatives, StayBenign) {
   testing::Fixture fx;
   const Simulator& sim = fx.factory->simulator();

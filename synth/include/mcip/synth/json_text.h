@@ -13,6 +13,13 @@ void append_json_string(std::string& out, std::string_view s);
 // Python json.dumps(v) layout: ", " and ": " separators, keys in stored order, UTF-8 kept.
 void append_python_json(std::string& out, const ojson& v);
 std::string python_json(const ojson& v);
+// Compact JSON (like ojson::dump() but without constructing a serializer per call: the hot path
+// serializes thousands of small values per example).
+void append_compact_json(std::string& out, const ojson& v);
+std::string compact_json(const ojson& v);
+// A scalar (number, boolean, null) as JSON text; floats in shortest round-trip form, always with
+// a fraction or exponent ("1500.0"), as Python prints them.
+void append_json_scalar(std::string& out, const ojson& v);
 // Scalar as plain text for prose: strings unquoted, numbers as written.
 std::string plain_text(const ojson& v);
 
@@ -30,7 +37,15 @@ class JsonWriter {
   JsonWriter& end_object() { out_ += '}'; first_ = false; return *this; }
   JsonWriter& begin_array() { sep(); out_ += '['; first_ = true; return *this; }
   JsonWriter& end_array() { out_ += ']'; first_ = false; return *this; }
-  JsonWriter& key(std::string_view k) { sep(); append_json_string(out_, k); out_ += ':'; first_ = true; return *this; }
+  // Keys are identifiers written in code (never user data), so they are copied without escaping.
+  JsonWriter& key(std::string_view k) {
+    sep();
+    out_ += '"';
+    out_ += k;
+    out_ += "\":";
+    first_ = true;
+    return *this;
+  }
   JsonWriter& str(std::string_view s) { sep(); append_json_string(out_, s); return *this; }
   JsonWriter& num(long long v) { sep(); out_ += std::to_string(v); return *this; }
   JsonWriter& boolean(bool v) { sep(); out_ += v ? "true" : "false"; return *this; }

@@ -33,6 +33,10 @@ void append_jsonrpc(std::string& out, const Episode& ep, const std::string& prot
 struct Flow {
   std::string sender, recipient, subject, information_type, transmission_principle, content;
   std::string line() const;  // "SENDER sends TYPE about SUBJECT to RECIPIENT under TP: content"
+  bool operator==(const Flow& o) const {
+    return content == o.content && sender == o.sender && recipient == o.recipient && information_type == o.information_type &&
+           transmission_principle == o.transmission_principle && subject == o.subject;
+  }
 };
 std::vector<Flow> mci_flows(const Episode& ep);
 std::string render_mci(const std::vector<Flow>& flows);
