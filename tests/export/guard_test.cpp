@@ -213,3 +213,42 @@ TEST(GuardEval, McipBenchJsonlMatchesTheTrainersEvaluation) {
 
 }  // namespace
 }  // namespace mcip::guard::test
+
+namespace mcip::guard::test {
+namespace {
+
+// Guardians trained on the JSON-RPC and MCI renderings classify those formats, and eval on the
+// mcip-synth records picks the trained rendering and reproduces the trainer's numbers.
+TEST(GuardRenderings, JsonRpcAndMciGuardians) {
+  const auto& g = trained_guardian();
+  const fs::path dir = scratch("renderings");
+  const json rec = records("validation").at(2);
+  for (const std::string rendering : {"jsonrpc", "mci"}) {
+    const fs::path run = dir / rendering;
+    const auto train = run_command(bin("mcip-train") + " " + quote(fs::path(MCIP_SOURCE_DIR) / "configs" / "smoke.yaml") +
+                                   " data.dir=" + quote(g.data) + " output_dir=" + quote(run) + " data.rendering=" + rendering +
+                                   " pretrain.steps=2 finetune.steps=2 finetune.eval_every=0 finetune.checkpoint_every=0");
+    ASSERT_EQ(train.exit_code, 0) << train.output;
+    const fs::path model = run / "finetune" / "final";
+    const fs::path input = dir / (rendering + ".input");
+    const json& value = rec["renderings"][rendering];
+    mcip::write_file_atomic(input, value.is_string() ? value.get<std::string>() : value.dump(2));
+    const auto r = run_command(classify_cmd(model, input));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(json::parse(r.output)["input"]["format"], rendering);
+    // A Glaive chat is refused by these guardians.
+    mcip::write_file_atomic(dir / "glaive.txt", rec["renderings"]["glaive"].get<std::string>());
+    const auto refused = run_command(classify_cmd(model, dir / "glaive.txt"));
+    EXPECT_EQ(refused.exit_code, 2) << refused.output;
+    EXPECT_NE(refused.output.find("trained on the " + rendering + " rendering"), std::string::npos) << refused.output;
+    const auto ev = run_command(bin("mcip-guard") + " eval --json --model " + quote(model) + " --data " +
+                                quote(g.data / "validation.jsonl"));
+    ASSERT_EQ(ev.exit_code, 0) << ev.output;
+    const json trained = json::parse(mcip::read_file(run / "metrics.json"));
+    EXPECT_EQ(json::parse(ev.output)["confusion"], trained["validation"]["confusion"]) << rendering;
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace mcip::guard::test
