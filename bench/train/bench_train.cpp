@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
     std::string data_dir, tokenizer_path, python = "/usr/bin/python3";
     std::string script = std::string(MCIP_SOURCE_DIR) + "/bench/train/python_lora.py";
     std::int64_t hidden = 256, layers = 4, heads = 4, kv_heads = 2, inter = 688, rank = 16, batch = 16, steps = 20,
-                 warmup = 3, max_length = 256, threads = 2, seed = 7;
+                 warmup = 3, max_length = 256, threads = 2, seed = 7, rounds = 2;
     bool bf16 = true, skip_python = false;
     app.add_option("--data", data_dir, "mcip-synth dataset dir (train.jsonl gives the length distribution)")->required();
     app.add_option("--tokenizer", tokenizer_path, "SentencePiece model used to measure lengths")->required();
@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
     app.add_option("--max-length", max_length);
     app.add_option("--threads", threads);
     app.add_option("--seed", seed);
+    app.add_option("--rounds", rounds, "Alternating C++/Python rounds; each side's best is reported");
     app.add_option("--bf16", bf16, "bf16 autocast on both sides");
     app.add_option("--python", python);
     app.add_flag("--skip-python", skip_python);
@@ -117,6 +118,8 @@ int main(int argc, char** argv) {
     torch::optim::AdamW opt(params, torch::optim::AdamWOptions(1e-3));
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<std::uint64_t>(seed));
 
+    // One C++ pass over the batches: untimed warmup steps, then timed steps; tokens/s.
+    auto cpp_pass = [&]() {
     std::int64_t tokens = 0;
     double seconds = 0;
     for (size_t s = 0; s < total; ++s) {
@@ -154,7 +157,12 @@ int main(int argc, char** argv) {
         tokens += step_tokens;
       }
     }
-    const double cpp_tps = static_cast<double>(tokens) / seconds, cpp_rss = peak_rss_mb();
+    return static_cast<double>(tokens) / seconds;
+    };
+    double seconds = 0;  // of the best C++ pass, for the FLOP rate
+    std::int64_t timed_tokens = 0;
+    for (size_t s = static_cast<size_t>(warmup); s < total; ++s)
+      for (const auto& n : lengths[s]) timed_tokens += n.get<std::int64_t>();
 
     // Model FLOPs per token of a LoRA step: frozen base linears cost forward + input gradient
     // (4N, no weight gradient), attention scores/values 3 x 4*t*d per layer, on the padded batch.
@@ -171,8 +179,7 @@ int main(int argc, char** argv) {
     const double flops = 4.0 * n_linear * padded + attn;
     const double peak = bf16_matmul_gflops(1024);
 
-    nlohmann::json py = nullptr;
-    if (!skip_python) {
+    auto python_pass = [&]() {
       const auto spec_path = std::filesystem::temp_directory_path() / fmt::format("mcip-bench-train-{}.json", getpid());
       nlohmann::json spec = {{"threads", threads}, {"seed", seed}, {"rank", rank}, {"alpha", 2.0 * static_cast<double>(rank)},
                              {"bf16", bf16}, {"warmup", warmup}, {"batches", lengths},
@@ -186,13 +193,28 @@ int main(int argc, char** argv) {
       const int rc = p ? pclose(p) : -1;
       std::filesystem::remove(spec_path);
       if (rc != 0) throw std::runtime_error("the Python baseline failed (is python3-torch installed?): " + out);
-      py = nlohmann::json::parse(out.substr(out.rfind('{')));
+      return nlohmann::json::parse(out.substr(out.rfind('{')));
+    };
+    // Alternate the two sides for `rounds` rounds and keep each side's best pass, so load from
+    // other processes on a shared machine penalises both alike.
+    double cpp_tps = 0;
+    nlohmann::json py = nullptr;
+    for (std::int64_t round = 0; round < rounds; ++round) {
+      const double tps = cpp_pass();
+      if (tps > cpp_tps) {
+        cpp_tps = tps;
+        seconds = static_cast<double>(timed_tokens) / tps;
+      }
+      if (!skip_python) {
+        nlohmann::json r = python_pass();
+        if (py.is_null() || r["tokens_per_s"].get<double>() > py["tokens_per_s"].get<double>()) py = r;
+      }
     }
-
+    const double cpp_rss = peak_rss_mb();
     std::cout << fmt::format(
         "LoRA step, {} timed steps x batch {} (lengths from {}/train.jsonl, max {}), hidden {} x {} layers, "
-        "rank {} all-linear, bf16 autocast {}, {} threads\n",
-        steps, batch, data_dir, max_length, hidden, layers, rank, bf16 ? "on" : "off", threads);
+        "rank {} all-linear, bf16 autocast {}, {} threads, best of {} alternating rounds\n",
+        steps, batch, data_dir, max_length, hidden, layers, rank, bf16 ? "on" : "off", threads, rounds);
     std::cout << fmt::format("| implementation | tokens/s | peak RSS MB | model GFLOP/s | of bf16 matmul peak |\n|---|---|---|---|---|\n");
     std::cout << fmt::format("| mcip (C++/LibTorch) | {:.0f} | {:.0f} | {:.1f} | {:.1f}% |\n", cpp_tps, cpp_rss,
                              flops / seconds / 1e9, 100 * flops / seconds / 1e9 / peak);
