@@ -283,3 +283,36 @@ TEST(Export, RefusesBadTrainingOutputAndOptions) {
 
 }  // namespace
 }  // namespace mcip::guard::test
+
+namespace mcip::guard::test {
+namespace {
+
+// A full fine-tune has no adapter: the export has the merged checkpoint and GGUF, no PEFT/LoRA.
+TEST(Export, FullFineTuneExportsWithoutAdapter) {
+  const auto& g = trained_guardian();
+  const fs::path dir = scratch("full");
+  const auto train = run_command(bin("mcip-train") + " " + quote(fs::path(MCIP_SOURCE_DIR) / "configs" / "smoke.yaml") +
+                                 " data.dir=" + quote(g.data) + " output_dir=" + quote(dir / "run") +
+                                 " finetune.mode=full pretrain.steps=2 finetune.steps=2 finetune.eval_every=0"
+                                 " finetune.checkpoint_every=0");
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  const auto exp = run_command(bin("mcip-guard") + " export " + quote(dir / "run") + " --out " + quote(dir / "out") +
+                               " --gguf-types bf16");
+  ASSERT_EQ(exp.exit_code, 0) << exp.output;
+  const json m = read_json(dir / "out" / "guardian.json");
+  EXPECT_EQ(m["mode"], "full");
+  EXPECT_TRUE(m["files"]["peft"].is_null());
+  EXPECT_FALSE(m["files"].contains("gguf_lora"));
+  EXPECT_FALSE(fs::exists(dir / "out" / "peft"));
+  EXPECT_TRUE(fs::exists(dir / "out" / "gguf" / "mcip-guardian-bf16.gguf"));
+  EXPECT_TRUE(fs::exists(dir / "out" / "merged" / "model.safetensors"));
+  const auto cls = run_command(bin("mcip-guard") + " classify --json --model " + quote(dir / "out") + " --input " +
+                               quote(g.data / "validation.jsonl"));
+  // The file holds many records: it is not one interaction.
+  EXPECT_EQ(cls.exit_code, 2) << cls.output;
+  EXPECT_NE(cls.output.find("use mcip-guard eval"), std::string::npos) << cls.output;
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace mcip::guard::test

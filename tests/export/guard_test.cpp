@@ -55,6 +55,8 @@ TEST(GuardInput, DetectsTheThreeFormatsAndRecords) {
   EXPECT_THROW(detect_input("hello there, nothing to see", "t"), InputError);
   EXPECT_THROW(detect_input(R"({"foo": 1})", "t"), InputError);
   EXPECT_THROW(detect_input(R"([1, 2, 3])", "t"), InputError);
+  EXPECT_THROW(detect_input(R"({"system": "SYSTEM: x", "chat": "USER: hi")", "t"), InputError);  // truncated JSON
+  EXPECT_THROW(detect_input(rec.dump() + "\n" + rec.dump() + "\n", "t"), InputError);             // JSONL, not one
 }
 
 TEST(GuardClassify, CliReportsLabelVerdictProbabilitiesAndLatency) {

@@ -163,6 +163,22 @@ DetectedInput detect_input(const std::string& text, const std::string& origin, s
                        "information_type, ...}), a Glaive {system, chat} object nor a record with 'body' or renderings");
     }
     if (auto d = detect_json_lines(t)) return *d;
+    // Several JSON records (a JSONL file) are not one interaction; anything else is broken JSON.
+    std::istringstream in(t);
+    std::string line;
+    int objects = 0;
+    while (std::getline(in, line))
+      if (!trim(line).empty()) objects += nlohmann::json::parse(line, nullptr, false).is_object() ? 1 : -1000;
+    if (objects > 1)
+      throw InputError(origin, 0, "",
+                       fmt::format("{} JSON records, one per line: classify takes one interaction (use mcip-guard eval "
+                                   "for JSONL files)",
+                                   objects));
+    try {
+      (void)nlohmann::json::parse(t);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw InputError(origin, 0, "", fmt::format("malformed JSON: {}", e.what()));
+    }
   }
   if (auto d = detect_text(t)) return *d;
   throw InputError(origin, 0, "",
