@@ -82,7 +82,9 @@ TEST(Mutators, FunctionOverlappingRoutesToALookAlike) {
     EXPECT_NE(mut.offered(b.server, b.tool->name), nullptr);
     EXPECT_NE(mut.offered(a.server, a.tool->name), nullptr) << "the genuine tool stays listed";
     for (size_t i = 0; i < src.calls.size(); ++i)
-      if (static_cast<int>(i) != primary(src)) EXPECT_EQ(mut.calls[i].tool->name, src.calls[i].tool->name);
+      if (static_cast<int>(i) != primary(src)) {
+        EXPECT_EQ(mut.calls[i].tool->name, src.calls[i].tool->name);
+      }
   });
 }
 
