@@ -56,9 +56,11 @@ RefreshConfig load_refresh_config(const std::string& path) {
   root.expect_map({"name", "releases_dir", "work_dir", "keep_releases", "min_free_mb", "vars", "stages", "publish", "gate"});
   RefreshConfig cfg;
   cfg.origin = path;
-  cfg.base_dir = fs::absolute(path).parent_path();
+  cfg.base_dir = fs::absolute(path).lexically_normal().parent_path();
   cfg.name = root.required_str("name");
-  auto resolve = [&](const std::string& p) { return fs::path(p).is_absolute() ? fs::path(p) : cfg.base_dir / p; };
+  auto resolve = [&](const std::string& p) {
+    return (fs::path(p).is_absolute() ? fs::path(p) : cfg.base_dir / p).lexically_normal();
+  };
   cfg.releases_dir = resolve(root.required_str("releases_dir"));
   cfg.work_dir = resolve(root.required_str("work_dir"));
   cfg.keep_releases = static_cast<int>(root.optional_int("keep_releases", 5));
