@@ -122,6 +122,22 @@ TEST(TrainerData, JsonRpcSplitsHandshakeFromCalls) {
   EXPECT_EQ(segments_for(Rendering::JsonRpc, nlohmann::json(msgs.dump(2)), "x", 1)[1].text, segs[1].text);
 }
 
+TEST(TrainerData, MciFlowListBecomesOneLinePerFlow) {
+  nlohmann::json flows = nlohmann::json::array();
+  flows.push_back({{"sender", "user"}, {"recipient", "client"}, {"subject", "user"}, {"information_type", "query"},
+                   {"transmission_principle", "consent"}, {"content", "book a table"}});
+  auto segs = segments_for(Rendering::Mci, flows, "f.jsonl", 3);
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_EQ(segs[0].text, "user sends query about user to client under consent: book a table\n");
+  flows[0].erase("content");
+  try {
+    segments_for(Rendering::Mci, flows, "f.jsonl", 3);
+    FAIL();
+  } catch (const mcip::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("f.jsonl:3: mci[0].content"), std::string::npos) << e.what();
+  }
+}
+
 TEST(TrainerData, LoadSplitCachesAndIsIndependentOfThreads) {
   auto& e = env();
   const auto tax = mcip::taxonomy::Taxonomy::embedded();

@@ -52,7 +52,7 @@ std::vector<Segment> glaive_segments(const std::string& system, const std::strin
 
 std::vector<Segment> segments_for(Rendering rendering, const nlohmann::json& value, const std::string& origin,
                                   int line) {
-  const std::string field = "renderings." + to_string(rendering);
+  const std::string field = to_string(rendering);
   switch (rendering) {
     case Rendering::Glaive: {
       if (value.is_object()) {
