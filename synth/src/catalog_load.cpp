@@ -212,6 +212,7 @@ void Catalog::add(const Document& doc, const std::string& file_hash) {
     check_keys(doc, s, sptr, kServerKeys);
     Server server;
     server.catalog_id = info.id;
+    server.source = info.source;
     server.name = req_string(doc, s, sptr, "name");
     server.version = req_string(doc, s, sptr, "version");
     server.title = opt_string(doc, s, sptr, "title");

@@ -104,6 +104,8 @@ SynthConfig load_config(const std::string& file) {
   c.validation_share = num(doc, merged, "/splits/validation", 0, 0.5);
   c.test_share = num(doc, merged, "/splits/test", 0, 0.5);
   c.unseen_server_share = num(doc, merged, "/splits/unseen_servers", 0, 0.5);
+  c.unseen_from = merged["splits"]["unseen_from"].get<std::string>();
+  if (c.unseen_from != "any" && c.unseen_from != "harvested") doc.fail("/splits/unseen_from", "must be 'any' or 'harvested'");
   c.episode.min_tools_offered = static_cast<int>(integer("/episode/min_tools_offered", 1, 64));
   c.episode.max_tools_offered = static_cast<int>(integer("/episode/max_tools_offered", 1, 64));
   if (c.episode.max_tools_offered < c.episode.min_tools_offered)

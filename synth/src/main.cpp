@@ -12,6 +12,7 @@
 #include "mcip/record.h"
 #include "mcip/synth.h"
 #include "mcip/synth/dataset.h"
+#include "mcip/synth/realism.h"
 
 namespace {
 
@@ -34,7 +35,8 @@ int main(int argc, char** argv) {
   return mcip::run_main("mcip-synth", [&] {
     CLI::App app{"mcip-synth: synthesize labelled MCP safety data from the MCIP taxonomy"};
     app.set_version_flag("--version", MCIP_VERSION);
-    std::string taxonomy_file, format = "table", check_file, config_file, out_dir, validate_dir, stats_dir, shard;
+    std::string taxonomy_file, format = "table", check_file, config_file, out_dir, validate_dir, stats_dir, shard, realism_dir,
+        traces_path;
     std::uint64_t count = 0, seed = 0;
     int threads = 0;
     auto* taxonomy = app.add_option("--taxonomy", taxonomy_file, "Print the taxonomy (the embedded copy, or FILE) and exit")
@@ -52,6 +54,11 @@ int main(int argc, char** argv) {
     auto* shard_opt = app.add_option("--shard", shard, "Generate shard i of N (\"i/N\"); shards concatenate to the full dataset");
     auto* validate = app.add_option("--validate", validate_dir, "Re-check a dataset folder; exit 0 if valid, 2 if not");
     auto* stats = app.add_option("--stats", stats_dir, "Print the label x split table of a dataset folder");
+    auto* realism = app.add_option("--realism", realism_dir,
+                                   "Compare the result shapes of a dataset folder with recorded real traces (per-tool Jaccard)");
+    auto* traces = app.add_option("--traces", traces_path, "Recorded traces file or folder for --realism (default: <data>/traces)");
+    traces->needs(realism);
+    realism->excludes(out)->excludes(validate)->excludes(stats)->excludes(taxonomy)->excludes(check);
     for (auto* o : {count_opt, seed_opt, threads_opt, shard_opt, config}) o->needs(out);
     validate->excludes(out)->excludes(stats)->excludes(taxonomy)->excludes(check);
     stats->excludes(out)->excludes(taxonomy)->excludes(check);
@@ -61,7 +68,7 @@ int main(int argc, char** argv) {
         "Exit codes: 0 ok, 1 run failure, 2 bad input (config, catalog, dataset).\n"
         "Examples:\n  mcip-synth --out data/runs/demo\n  mcip-synth --config configs/synth.yaml --out run --count 100000 --threads 2\n"
         "  mcip-synth --out run --shard 0/4    (and 1/4, 2/4, 3/4; cat the split files in order)\n"
-        "  mcip-synth --validate data/runs/demo\n  mcip-synth --stats data/runs/demo\n  mcip-synth --taxonomy --format markdown");
+        "  mcip-synth --validate data/runs/demo\n  mcip-synth --stats data/runs/demo\n  mcip-synth --realism data/runs/demo\n  mcip-synth --taxonomy --format markdown");
     if (int rc = mcip::parse_cli(app, argc, argv); rc >= 0) return rc;
 
     for (const auto& s : subcommands)
@@ -75,6 +82,11 @@ int main(int argc, char** argv) {
         return int(mcip::kExitBadInput);
       }
       std::cout << fmt::format("{}: valid\n", validate_dir);
+      return 0;
+    }
+    if (*realism) {
+      const std::string from = *traces ? traces_path : mcip::synth::default_data_dir() + "/traces";
+      mcip::synth::print_realism(mcip::synth::compare_realism(realism_dir, mcip::synth::find_trace_files(from)), std::cout);
       return 0;
     }
     if (*stats) {

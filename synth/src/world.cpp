@@ -2,6 +2,7 @@
 #include <array>
 #include <cmath>
 
+#include "mcip/error.h"
 #include "mcip/hash.h"
 #include "mcip/synth/rng.h"
 #include "mcip/synth/simulator.h"
@@ -14,10 +15,18 @@ World::World(Catalog catalog, ValuePools pools, Phrasing phrasing, SynthConfig c
   // Hold out whole servers for test_unseen_tools. Among seeded random choices of n servers, keep
   // the one whose share of each kind of mutator material (prerequisites, admin tools, state
   // changes, output schemas) is closest to its share of all tools, so no label piles up there.
+  // With splits.unseen_from = harvested only real (harvested) servers are candidates, so the
+  // unseen-tools test measures generalisation to tools nobody wrote for the synthesizer.
   auto& servers = catalog_.servers();
+  std::vector<size_t> candidates;
+  for (size_t i = 0; i < servers.size(); ++i)
+    if (config_.unseen_from == "any" || servers[i].source == "harvested") candidates.push_back(i);
   size_t n = static_cast<size_t>(std::llround(config_.unseen_server_share * static_cast<double>(servers.size())));
   if (config_.unseen_server_share > 0 && n == 0 && servers.size() >= 3) n = 1;
   if (n >= servers.size()) n = servers.size() > 1 ? servers.size() - 1 : 0;
+  if (n > 0 && candidates.empty())
+    throw InputError("", 0, "splits.unseen_from", "is 'harvested' but no catalog with source: harvested is loaded");
+  n = std::min(n, candidates.size());
   auto features = [](const Tool& t) {
     return std::array<int, 4>{!t.requires.empty(), t.privilege == Privilege::Admin, !t.read_only, t.output_schema.is_object()};
   };
@@ -33,7 +42,7 @@ World::World(Catalog catalog, ValuePools pools, Phrasing phrasing, SynthConfig c
   double best_score = 1e300;
   for (std::uint64_t trial = 0; trial < 64 && n > 0; ++trial) {
     std::vector<std::pair<std::uint64_t, size_t>> order;
-    for (size_t i = 0; i < servers.size(); ++i)
+    for (size_t i : candidates)
       order.emplace_back(hash64(servers[i].name, config_.seed ^ 0x756e7365656eULL ^ mix64(trial)), i);
     std::sort(order.begin(), order.end());
     std::array<double, 4> held_f{};

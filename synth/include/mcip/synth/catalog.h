@@ -41,7 +41,7 @@ struct Tool {
 
 struct Server {
   std::string name, version, title, domain, instructions;
-  std::string catalog_id;
+  std::string catalog_id, source;  // source of its catalog: builtin | harvested
   std::vector<Tool> tools;
   bool held_out = false;  // in test_unseen_tools only (set by the split policy)
   const Tool* find(const std::string& tool) const;

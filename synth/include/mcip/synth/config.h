@@ -38,6 +38,7 @@ struct SynthConfig {
   std::string balance = "balanced";
   double hard_negative_share = 0.4;
   double validation_share = 0.1, test_share = 0.1, unseen_server_share = 0.1;
+  std::string unseen_from = "any";  // servers eligible for test_unseen_tools: any | harvested (real servers only)
   EpisodeOptions episode;
   int max_attempts = 24;
   bool exact_dedup = true;
