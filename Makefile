@@ -5,12 +5,16 @@ TYPE    ?= Release
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test demo install clean
+.PHONY: all deps node-deps configure build test demo install clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
+
+# npm packages for the integration tests (real MCP servers, llama.cpp reference).
+node-deps: deps
+	@scripts/install-node-deps.sh
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
@@ -20,7 +24,7 @@ configure: $(BUILD)/CMakeCache.txt
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-test: deps build
+test: deps node-deps build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 demo: deps build
