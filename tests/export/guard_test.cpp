@@ -49,6 +49,14 @@ TEST(GuardInput, DetectsTheThreeFormatsAndRecords) {
   EXPECT_EQ(bench.value, glaive);
   EXPECT_EQ(detect_input(rec.dump(), "t", InputFormat::Mci).format, InputFormat::Mci);
   EXPECT_EQ(detect_input(rec.dump(), "t", InputFormat::Glaive).format, InputFormat::Glaive);
+  // mcip-synth's own layout: renderings at the top level, so the record itself has a
+  // "jsonrpc" key (a list) and must not be taken for one JSON-RPC message.
+  json flat = rec;
+  flat.erase("renderings");
+  for (const auto& [k, v] : rec["renderings"].items()) flat[k] = v;
+  EXPECT_EQ(detect_input(flat.dump(), "t", InputFormat::Glaive).format, InputFormat::Glaive);
+  EXPECT_EQ(detect_input(flat.dump(), "t", InputFormat::JsonRpc).format, InputFormat::JsonRpc);
+  EXPECT_EQ(detect_input(flat.dump(), "t", InputFormat::Mci).format, InputFormat::Mci);
   // Bad input.
   EXPECT_THROW(detect_input("  \n\t", "t"), InputError);
   EXPECT_THROW(detect_input("[]", "t"), InputError);

@@ -22,7 +22,10 @@ std::string trim(const std::string& s) {
 bool is_jsonrpc_entry(const nlohmann::json& e) {
   if (!e.is_object()) return false;
   const nlohmann::json& m = e.contains("message") && e["message"].is_object() ? e["message"] : e;
-  return m.contains("jsonrpc") || m.contains("method") || (m.contains("id") && (m.contains("result") || m.contains("error")));
+  // An mcip-synth record also has a "jsonrpc" key (its rendering, a list), so only the
+  // envelope's version string counts.
+  if (m.contains("jsonrpc")) return m["jsonrpc"].is_string();
+  return m.contains("method") || (m.contains("id") && (m.contains("result") || m.contains("error")));
 }
 
 bool is_flow(const nlohmann::json& e) {
