@@ -1,7 +1,9 @@
 // A scratch project for pipeline tests: a refresh config whose stages are fake_stage.sh.
 #pragma once
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -69,6 +71,22 @@ class PipelineFixture : public ::testing::Test {
   }
   CommandResult refresh(const std::string& extra = "", const std::string& env = "") const {
     return pipeline("refresh --config refresh.yaml " + extra, env);
+  }
+
+  // Starts a refresh in the background whose `stage` hangs, so tests can kill it or race it.
+  pid_t start_refresh_sleeping_in(const std::string& stage) const {
+    pid_t pid = fork();
+    if (pid == 0) {
+      setenv("FAKE_COUNT_DIR", (dir_ / "counts").c_str(), 1);
+      setenv("FAKE_SLEEP_STAGE", stage.c_str(), 1);
+      if (chdir(dir_.c_str()) != 0) _exit(126);
+      int devnull = open("/dev/null", O_WRONLY);
+      dup2(devnull, 2);
+      execl((std::string(MCIP_BIN_DIR) + "/mcip-pipeline").c_str(), "mcip-pipeline", "refresh", "--config",
+            "refresh.yaml", (char*)nullptr);
+      _exit(127);
+    }
+    return pid;
   }
 
   int runs_of(const std::string& stage) const {

@@ -76,17 +76,7 @@ TEST_F(PipelineFixture, KilledRunResumesAndEqualsAnUninterruptedRun) {
   fs::remove_all(dir_ / "counts");
   fs::create_directories(dir_ / "counts");
 
-  pid_t pid = fork();
-  if (pid == 0) {
-    setenv("FAKE_COUNT_DIR", (dir_ / "counts").c_str(), 1);
-    setenv("FAKE_SLEEP_STAGE", "train", 1);
-    chdir(dir_.c_str());
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 2);
-    execl((std::string(MCIP_BIN_DIR) + "/mcip-pipeline").c_str(), "mcip-pipeline", "refresh", "--config",
-          "refresh.yaml", (char*)nullptr);
-    _exit(127);
-  }
+  const pid_t pid = start_refresh_sleeping_in("train");
   // Wait until train has started, then kill the pipeline outright.
   for (int i = 0; i < 300 && runs_of("train") == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ASSERT_EQ(runs_of("train"), 1);
@@ -159,17 +149,7 @@ TEST_F(PipelineFixture, RetentionKeepsNewestLatestAndPinned) {
 }
 
 TEST_F(PipelineFixture, SecondConcurrentRunRefusesAndStageFailureIsClear) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    setenv("FAKE_COUNT_DIR", (dir_ / "counts").c_str(), 1);
-    setenv("FAKE_SLEEP_STAGE", "synth", 1);
-    chdir(dir_.c_str());
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 2);
-    execl((std::string(MCIP_BIN_DIR) + "/mcip-pipeline").c_str(), "mcip-pipeline", "refresh", "--config",
-          "refresh.yaml", (char*)nullptr);
-    _exit(127);
-  }
+  const pid_t pid = start_refresh_sleeping_in("synth");
   for (int i = 0; i < 300 && runs_of("synth") == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   auto busy = refresh();
   EXPECT_EQ(busy.code, 75) << busy.out;
