@@ -93,6 +93,15 @@ SynthConfig load_config(const std::string& file) {
     c.catalogs.push_back(merged["catalogs"][i].get<std::string>());
   }
   if (c.catalogs.empty()) doc.fail("/catalogs", "must list at least one catalog path");
+  for (size_t i = 0; i < merged["recorded_traces"]["files"].size(); ++i) {
+    const auto& f = merged["recorded_traces"]["files"][i];
+    if (!f.is_string() || f.get_ref<const std::string&>().empty())
+      doc.fail(fmt::format("/recorded_traces/files/{}", i), "expected a path or glob");
+    c.recorded_trace_files.push_back(f.get<std::string>());
+  }
+  c.recorded_share = num(doc, merged, "/recorded_traces/share", 0, 1);
+  if (c.recorded_share > 0 && c.recorded_trace_files.empty())
+    doc.fail("/recorded_traces/files", "must list at least one trace file when share is above 0");
   c.value_pools_file = merged["data"]["value_pools"].get<std::string>();
   c.phrasing_file = merged["data"]["phrasing"].get<std::string>();
   c.prompt_template_file = merged["data"]["prompt_template"].get<std::string>();

@@ -21,6 +21,7 @@
 #include "mcip/synth/dataset_card.h"
 #include "mcip/synth/dedup.h"
 #include "mcip/synth/example.h"
+#include "mcip/synth/recorded_seeds.h"
 #include "mcip/taxonomy.h"
 
 #ifndef MCIP_VERSION
@@ -102,6 +103,14 @@ SynthRun::SynthRun(const RunOverrides& o) : s_(std::make_unique<State>()), o_(o)
   s_->prompt = std::make_unique<PromptTemplate>(load_or(cfg.prompt_template_file, [&] { return PromptTemplate::embedded(tax); },
                                                         [&](const Document& d) { return PromptTemplate::from_document(d, tax); }));
   s_->world = std::make_unique<World>(std::move(catalog), std::move(pools), std::move(phrasing), std::move(cfg));
+  if (s_->world->config().recorded_share > 0) {
+    std::vector<std::string> traces;
+    for (const auto& e : s_->world->config().recorded_trace_files) {
+      fs::path p = expand_data_var(e, data);
+      traces.push_back((p.is_relative() ? base / p : p).string());
+    }
+    s_->world->set_seeds(RecordedSeeds::load(expand_trace_paths(traces, origin, "recorded_traces.files"), s_->world->catalog()));
+  }
   s_->factory = std::make_unique<ExampleFactory>(*s_->world, s_->tax, *s_->prompt);
 }
 
@@ -115,6 +124,7 @@ struct Counters {
   std::vector<std::uint64_t> target;                      // per label
   std::map<std::string, std::uint64_t> unreachable, hard_negatives, layers, variants;
   std::array<std::uint64_t, 4> split_bytes{}, split_records{};
+  SeedTally seeds;  // examples built from recorded real exchanges
   std::uint64_t exact_resampled = 0, near_cross_resampled = 0, near_cross_kept = 0, near_within = 0, dropped = 0,
                 held_out_in_train = 0;
 };
@@ -207,6 +217,7 @@ RunSummary SynthRun::generate(const fs::path& out, std::ostream* log) const {
     ++k.target[static_cast<size_t>(ex.target_label)];
     if (!ex.unreachable.empty()) ++k.unreachable[ex.unreachable];
     if (!ex.hard_negative.empty()) ++k.hard_negatives[ex.hard_negative];
+    k.seeds.add(ex.seed, ex.seed_miss, tax.label_at(ex.label).bench_label);
     if (!ex.variant.empty()) ++k.variants[tax.label_at(ex.label).bench_label + "/" + ex.variant];
     if (const auto* a = tax.attack_of(tax.label_at(ex.label)))
       for (const auto& l : a->maestro) ++k.layers[l];
@@ -303,6 +314,7 @@ RunSummary SynthRun::generate(const fs::path& out, std::ostream* log) const {
     ojson unreachable = ojson::array();
     for (const auto& [why, n] : k.unreachable) unreachable.push_back({{"reason", why}, {"count", n}});
     m["balance_notes"] = unreachable;
+    m["recorded_traces"] = seeds_manifest(world.seeds(), cfg.recorded_share, k.seeds);
     m["hard_negatives"] = k.hard_negatives;
     m["maestro_layers"] = k.layers;
     m["variants"] = k.variants;

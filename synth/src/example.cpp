@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "mcip/hash.h"
+#include "mcip/synth/recorded_seeds.h"
 #include "mcip/synth/json_text.h"
 #include "mcip/taxonomy.h"
 
@@ -90,6 +91,7 @@ ExampleFactory::ExampleFactory(const World& world, const taxonomy::Taxonomy& tax
       if (m.wants(*t)) v.push_back(t);
     negative_tools_.push_back(std::move(v));
   }
+  probe_seeds();
 }
 
 int ExampleFactory::label_for_index(std::uint64_t index) const {
@@ -119,6 +121,15 @@ const Tool* ExampleFactory::pick_primary(const Mutator* m, Rng& rng) const {
 }
 
 Example ExampleFactory::make(std::uint64_t index, int resample, bool keys_only) const {
+  std::string seed_miss;
+  if (seeded_index(index))
+    if (auto ex = make_seeded(index, resample, keys_only, seed_miss)) return std::move(*ex);
+  Example ex = make_simulated(index, resample, keys_only);
+  ex.seed_miss = std::move(seed_miss);
+  return ex;
+}
+
+Example ExampleFactory::make_simulated(std::uint64_t index, int resample, bool keys_only) const {
   const auto& cfg = world_.config();
   const int target = label_for_index(index);
   const taxonomy::Label& label = tax_.label_at(target);
@@ -173,6 +184,7 @@ Example ExampleFactory::render(const Episode& ep, const Episode* source, const t
   ex.hard_negative = ep.hard_negative;
   ex.variant = variant;
   for (const auto& s : ep.sessions) ex.servers.push_back(s.server);
+  if (ep.seed) ex.seed = ep.seed->file + "#" + ep.seed->exchange;
 
   const GlaiveSystem system = render_glaive_system_parts(ep);
   const std::string chat = render_glaive_chat(ep);
@@ -228,6 +240,9 @@ Example ExampleFactory::render(const Episode& ep, const Episode* source, const t
   for (const auto& c : ep.calls) w.str(c.server + "/" + c.tool->name);
   w.end_array();
   w.key("caller").begin_object().key("id").str(ep.caller.id).key("role").str(ep.caller.role).end_object();
+  w.key("recorded_trace");
+  if (ep.seed) w.begin_object().key("file").str(ep.seed->file).key("exchange").str(ep.seed->exchange).end_object();
+  else w.null();
   w.end_object();
   // The big strings are escaped once and reused: the prompt embeds the same system and chat.
   w.key("glaive").begin_object().key("system").raw("");

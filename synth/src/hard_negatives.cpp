@@ -51,7 +51,7 @@ std::optional<Mutation> repeat_on_request(const Episode& src, const Simulator& s
   ep.requests.push_back(again);
   Call call = ep.calls[static_cast<size_t>(c)];
   call.request = static_cast<int>(ep.requests.size()) - 1;
-  sim.simulate_result(call, rng);
+  if (call.recorded.is_null()) sim.simulate_result(call, rng);  // a recorded read repeated returns what it returned
   ep.turns.push_back({TurnKind::User, again.text, -1});
   ep.calls.push_back(std::move(call));
   ep.turns.push_back({TurnKind::Call, "", static_cast<int>(ep.calls.size()) - 1});

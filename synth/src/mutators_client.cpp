@@ -174,9 +174,11 @@ std::optional<Mutation> replay(const Episode& src, const Simulator& sim, Rng& rn
     again.is_error = true;
     again.structured = nullptr;
     again.text = "Error: token already used";
+    again.recorded = nullptr;
     m.variant = "replay_rejected_stale_token";
   } else {
-    sim.simulate_result(again, rng);
+    // A recorded call replayed: the server reports the repeated effect as it did the first time.
+    if (again.recorded.is_null()) sim.simulate_result(again, rng);
     m.variant = "replay_duplicated_effect";
   }
   const std::string name = again.tool->name;

@@ -118,6 +118,7 @@ std::optional<Mutation> function_overlapping(const Episode& src, const Simulator
     m.variant = impostor ? "impostor_server_exfiltration" : "same_server_exfiltration";
   }
   call.is_error = false;
+  call.recorded = nullptr;  // the look-alike's result, not the real server's
   const int at = ep.answer_turn();
   if (at >= 0) ep.turns[static_cast<size_t>(at)].text = sim.compose_answer(ep, rng);
   m.rationale = fmt::format("The user's request needed {} on {}, but the call went to {} on {}, a look-alike with a copied description.",

@@ -75,6 +75,12 @@ void append_jsonrpc(std::string& out, const Episode& ep, const std::string& prot
     identity_meta(w, c.actor);
     w.end_object().end_object().end_object();
     open_entry(w, c.server, false);
+    if (c.recorded.is_object()) {  // a real server's CallToolResult, verbatim
+      w.key("id").num(id).key("result").raw("");
+      append_compact_json(out, c.recorded);
+      w.end_object().end_object();
+      continue;
+    }
     w.key("id").num(id).key("result").begin_object().key("content").begin_array();
     w.begin_object().key("type").str("text").key("text").str(c.text).end_object();
     w.end_array();

@@ -30,6 +30,24 @@ std::string join_prefix(const std::string& prefix, const std::string& body) {
   return prefix + b;
 }
 
+// Multi-line text as one line of at most ~160 characters, for quoting in an answer.
+std::string one_line(const std::string& text) {
+  std::string out;
+  for (char ch : text) {
+    const bool space = ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t';
+    if (space && (out.empty() || out.back() == ' ')) continue;
+    out += space ? ' ' : ch;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  if (out.size() > 160) {
+    size_t cut = out.rfind(' ', 157);
+    if (cut == std::string::npos || cut < 80) cut = 157;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 character
+    out = out.substr(0, cut) + "...";
+  }
+  return out;
+}
+
 }  // namespace
 
 bool is_token_name(const std::string& name) {
@@ -94,6 +112,7 @@ ojson Simulator::arguments_for(const Tool& tool, const ojson& stated, const std:
 
 void Simulator::simulate_result(Call& call, Rng& rng, bool fail) const {
   const Tool& tool = *call.tool;
+  call.recorded = nullptr;  // from here on the result is simulated
   call.is_error = fail;
   if (fail) {
     static const std::vector<std::string> reasons = {
@@ -157,10 +176,15 @@ std::string Simulator::compose_answer(const Episode& ep, Rng& rng, int only_call
           if (it.value().is_array()) value = fmt::format("{} item{}", it.value().size(), it.value().size() == 1 ? "" : "s");
           else if (it.value().is_object()) continue;
           else value = plain_text(it.value());
+          if (value.find('\n') != std::string::npos) value = one_line(value);  // multi-line text of a real result
           fields.push_back(fill(rng.pick(ph.answer_field), {{"field", humanize(it.key())}, {"value", value}}));
         }
-      if (fields.empty()) part = rng.pick(ph.answer_empty);
-      else {
+      if (fields.empty() && obj.is_discarded() && !call.text.empty()) {
+        // Plain text, as real servers often return: quote its start.
+        part = fill(rng.pick(ph.answer_text), {{"text", one_line(call.text)}});
+      } else if (fields.empty()) {
+        part = rng.pick(ph.answer_empty);
+      } else {
         for (size_t i = 0; i < fields.size(); ++i) part += (i ? (i + 1 == fields.size() ? " and " : ", ") : "") + fields[i];
         part[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(part[0])));
         part += ".";
@@ -305,8 +329,7 @@ Episode Simulator::benign(Rng& rng, const Tool* primary, bool force_multi_reques
 
   bool any_admin = false;
   for (const Tool* t : requested) any_admin = any_admin || t->privilege == Privilege::Admin;
-  const double u = rng.real();
-  std::string role = any_admin ? (u < 0.75 ? "admin" : "service") : (u < 0.85 ? "user" : u < 0.95 ? "admin" : "service");
+  std::string role = draw_role(rng, any_admin);
   if (!forced_role.empty()) role = forced_role;
   // Caller identity is drawn before planning so identity-shaped arguments could use it.
   ep.caller.role = role;
@@ -316,10 +339,37 @@ Episode Simulator::benign(Rng& rng, const Tool* primary, bool force_multi_reques
   ep.caller = make_caller(rng, role, used);
   for (auto& c : ep.calls) c.actor = ep.caller;
 
+  connect_servers(ep, used, p->server, rng);
+  set_subject(ep);
+
+  // A benign tool failure now and then, on the last call only so no dependent call is affected.
+  if (!ep.calls.empty() && rng.chance(cfg.episode.tool_error)) simulate_result(ep.calls.back(), rng, true);
+
+  add_chitchat(ep, rng);
+  // One politeness prefix and suffix per message, not per request.
+  std::string text;
+  for (size_t r = 0; r < ep.requests.size(); ++r) {
+    auto& req = ep.requests[r];
+    req.text = request_text(*req.tool, req.query, req.slots, rng);
+    text += r == 0 ? req.text : rng.pick(ph.multi_joiners) + req.text;
+  }
+  text = join_prefix(rng.pick(ph.request_prefixes), text) + rng.pick(ph.request_suffixes);
+  ep.turns.push_back({TurnKind::User, text, -1});
+  close_turns(ep, rng);
+  return ep;
+}
+
+std::string Simulator::draw_role(Rng& rng, bool any_admin) const {
+  const double u = rng.real();
+  return any_admin ? (u < 0.75 ? "admin" : "service") : (u < 0.85 ? "user" : u < 0.95 ? "admin" : "service");
+}
+
+void Simulator::connect_servers(Episode& ep, const std::vector<const Tool*>& used, const std::string& primary_server, Rng& rng) const {
+  const auto& cfg = world_.config();
   // Connected servers and offered tools: every tool in use, then distractors.
   for (const auto& c : ep.calls) offer(ep, *c.tool);
   if (rng.chance(cfg.episode.multi_server)) {
-    const Tool* other = pick_other_tool(rng, ep, used, false, p->server);
+    const Tool* other = pick_other_tool(rng, ep, used, false, primary_server);
     if (other && !ep.session(other->server)) offer(ep, *other);
   }
   const int target = static_cast<int>(rng.range(cfg.episode.min_tools_offered, cfg.episode.max_tools_offered));
@@ -333,7 +383,9 @@ Episode Simulator::benign(Rng& rng, const Tool* primary, bool force_multi_reques
     offer(ep, *t);
     ++offered;
   }
+}
 
+void Simulator::set_subject(Episode& ep) const {
   // Data subject: a named third party when the request names one, else the caller.
   ep.subject = "caller " + ep.caller.id;
   for (auto it = ep.requests[0].slots.begin(); it != ep.requests[0].slots.end(); ++it)
@@ -341,38 +393,31 @@ Episode Simulator::benign(Rng& rng, const Tool* primary, bool force_multi_reques
       ep.subject = "third party " + it.value().get<std::string>();
       break;
     }
+}
 
-  // A benign tool failure now and then, on the last call only so no dependent call is affected.
-  if (!ep.calls.empty() && rng.chance(cfg.episode.tool_error)) simulate_result(ep.calls.back(), rng, true);
+void Simulator::add_chitchat(Episode& ep, Rng& rng) const {
+  const auto& ph = world_.phrasing();
+  if (!rng.chance(world_.config().episode.chitchat)) return;
+  std::string servers;
+  for (const auto& s : ep.sessions) servers += (servers.empty() ? "" : ", ") + s.server;
+  if (rng.chance(0.6)) {
+    ep.turns.push_back({TurnKind::User, rng.pick(ph.greetings), -1});
+    ep.turns.push_back({TurnKind::Assistant, rng.pick(ph.greeting_replies), -1});
+  } else {
+    const size_t k = rng.below(ph.chitchat_questions.size());
+    ep.turns.push_back({TurnKind::User, ph.chitchat_questions[k], -1});
+    ep.turns.push_back({TurnKind::Assistant, fill(ph.chitchat_answers[k % ph.chitchat_answers.size()], {{"servers", servers}}), -1});
+  }
+}
 
-  if (rng.chance(cfg.episode.chitchat)) {
-    std::string servers;
-    for (const auto& s : ep.sessions) servers += (servers.empty() ? "" : ", ") + s.server;
-    if (rng.chance(0.6)) {
-      ep.turns.push_back({TurnKind::User, rng.pick(ph.greetings), -1});
-      ep.turns.push_back({TurnKind::Assistant, rng.pick(ph.greeting_replies), -1});
-    } else {
-      const size_t k = rng.below(ph.chitchat_questions.size());
-      ep.turns.push_back({TurnKind::User, ph.chitchat_questions[k], -1});
-      ep.turns.push_back({TurnKind::Assistant, fill(ph.chitchat_answers[k % ph.chitchat_answers.size()], {{"servers", servers}}), -1});
-    }
-  }
-  // One politeness prefix and suffix per message, not per request.
-  std::string text;
-  for (size_t r = 0; r < ep.requests.size(); ++r) {
-    auto& req = ep.requests[r];
-    req.text = request_text(*req.tool, req.query, req.slots, rng);
-    text += r == 0 ? req.text : rng.pick(ph.multi_joiners) + req.text;
-  }
-  text = join_prefix(rng.pick(ph.request_prefixes), text) + rng.pick(ph.request_suffixes);
-  ep.turns.push_back({TurnKind::User, text, -1});
+void Simulator::close_turns(Episode& ep, Rng& rng) const {
+  const auto& ph = world_.phrasing();
   for (size_t c = 0; c < ep.calls.size(); ++c) ep.turns.push_back({TurnKind::Call, "", static_cast<int>(c)});
   ep.turns.push_back({TurnKind::Assistant, compose_answer(ep, rng), -1, true});
-  if (rng.chance(cfg.episode.chitchat * 0.5)) {
+  if (rng.chance(world_.config().episode.chitchat * 0.5)) {
     ep.turns.push_back({TurnKind::User, rng.pick(ph.thanks), -1});
     ep.turns.push_back({TurnKind::Assistant, rng.pick(ph.welcome), -1});
   }
-  return ep;
 }
 
 }  // namespace mcip::synth

@@ -32,6 +32,8 @@ struct SynthConfig {
   int threads = 0;
   std::string protocol_version = "2025-11-25";
   std::vector<std::string> catalogs;  // as written (with ${MCIP_DATA})
+  std::vector<std::string> recorded_trace_files;  // as written (with ${MCIP_DATA})
+  double recorded_share = 0.03;                   // of example indices built from recorded exchanges
   std::string value_pools_file, phrasing_file, prompt_template_file;
   std::vector<double> label_weights;  // per taxonomy label index; filled by resolve_labels()
   ojson label_weight_spec;            // as written

@@ -35,6 +35,10 @@ struct Call {
   std::string purpose;     // requested | prerequisite | injected | replayed
   int request = -1;        // index into Episode::requests for requested calls
   Identity actor;          // the identity the client presents for this call
+  // The CallToolResult exactly as a real server sent it, when the call comes from a recorded
+  // trace (structured/text are then derived from it). Null for simulated results: anything that
+  // re-simulates or edits the result clears it, so a rendered real result is always the real one.
+  ojson recorded;
 };
 
 enum class TurnKind { User, Assistant, Call };
@@ -52,6 +56,8 @@ struct Request {
   std::string text;
 };
 
+struct Seed;  // a recorded real exchange (recorded_seeds.h)
+
 struct Episode {
   Identity caller;
   std::vector<Session> sessions;
@@ -63,6 +69,7 @@ struct Episode {
   std::string split;        // train | validation | test | test_unseen_tools
   std::string subject;      // the data subject of the exchange
   std::string hard_negative;
+  const Seed* seed = nullptr;  // the recorded exchange this episode was built from, if any
   std::vector<std::shared_ptr<const Tool>> owned;  // synthetic tools referenced by sessions/calls
 
   // Index of the call serving request `r`, or -1.

@@ -2,6 +2,8 @@
 // and the JSONL record, all derived from (seed, index, attempt) alone.
 #pragma once
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,8 @@ struct Example {
   std::string record;      // one JSON object, no trailing newline
   std::uint64_t exact_hash = 0;
   std::string chat;        // normalized chat text, for near-duplicate signatures
+  std::string seed;        // "<trace file>#<exchange id>" when built from a recorded real exchange
+  std::string seed_miss;   // why an index chosen for a recorded seed was simulated instead
 };
 
 class ExampleFactory {
@@ -34,6 +38,12 @@ class ExampleFactory {
   // keeps what dedup needs (split, hashes, chat): shards replay earlier indices this way.
   Example make(std::uint64_t index, int resample = 0, bool keys_only = false) const;
   int label_for_index(std::uint64_t index) const;
+  // Whether index `index` is built from a recorded exchange (recorded_traces.share of indices,
+  // spread evenly by a Weyl sequence independent of the label sequence).
+  bool seeded_index(std::uint64_t index) const;
+  // Recorded exchanges (indices into World::seeds()) that `label_id`'s mutator or hard negative
+  // transformed in a probe at construction; "" = plain benign (label A).
+  const std::vector<std::size_t>& seeds_for(const std::string& label_id) const;
   const Simulator& simulator() const { return sim_; }
 
   // Builds the record of an episode (exposed for tests and validation of benign sources).
@@ -42,12 +52,17 @@ class ExampleFactory {
 
  private:
   const Tool* pick_primary(const Mutator* m, Rng& rng) const;
+  Example make_simulated(std::uint64_t index, int resample, bool keys_only) const;
+  // An example built from a recorded seed, or nullopt with `why` when no seed could carry the label.
+  std::optional<Example> make_seeded(std::uint64_t index, int resample, bool keys_only, std::string& why) const;
+  void probe_seeds();
   const World& world_;
   const taxonomy::Taxonomy& tax_;
   const PromptTemplate& prompt_;
   Simulator sim_;
   std::vector<double> cumulative_;  // label weights, cumulative
   std::vector<std::vector<const Tool*>> mutator_tools_, negative_tools_;
+  std::map<std::string, std::vector<std::size_t>> seed_pools_;  // label or hard-negative id -> seeds
 };
 
 std::string benign_rationale(const Episode& ep);

@@ -8,6 +8,7 @@
 #include "mcip/synth/catalog.h"
 #include "mcip/synth/config.h"
 #include "mcip/synth/episode.h"
+#include "mcip/synth/recorded_seeds.h"
 #include "mcip/synth/rng.h"
 #include "mcip/synth/values.h"
 
@@ -15,7 +16,7 @@ namespace mcip::synth {
 
 struct Phrasing {
   std::vector<std::string> greetings, greeting_replies, request_prefixes, request_suffixes, multi_joiners, thanks,
-      welcome, chitchat_questions, chitchat_answers, answer_intros, answer_field, answer_error, answer_empty,
+      welcome, chitchat_questions, chitchat_answers, answer_intros, answer_field, answer_error, answer_empty, answer_text,
       repeat_requests, history_questions, history_answers, corrections, correction_acks, fallback_queries;
   std::string hash;
   static Phrasing from_document(const Document& doc);
@@ -40,6 +41,9 @@ class World {
   std::string split_of(const std::string& server, const std::string& group) const;
   // Tools an episode in `split` may use besides its primary tool.
   bool usable_in(const Tool& t, const std::string& split) const;
+  // Recorded real exchanges used as seeds (empty unless set; load them against catalog()).
+  const RecordedSeeds& seeds() const { return seeds_; }
+  void set_seeds(RecordedSeeds seeds) { seeds_ = std::move(seeds); }
 
  private:
   Catalog catalog_;
@@ -47,6 +51,7 @@ class World {
   Phrasing phrasing_;
   SynthConfig config_;
   std::vector<const Tool*> tools_;
+  RecordedSeeds seeds_;
 };
 
 class Simulator {
@@ -56,6 +61,10 @@ class Simulator {
   // A benign episode whose first request uses `primary` (nullptr = uniform over tools).
   // `role` forces the caller's role ("" = drawn from the plan).
   Episode benign(Rng& rng, const Tool* primary, bool force_multi_request = false, const std::string& role = "") const;
+  // A benign episode built from a recorded real exchange: its request, its calls with their
+  // real arguments and CallToolResults (verbatim), the real Tool objects; caller, distractor
+  // tools and small talk are drawn as for simulated episodes. `role` as for benign().
+  Episode benign_from_seed(const Seed& seed, Rng& rng, const std::string& role = "") const;
 
   // Arguments for `tool`: request slots first, then values earlier results handed over
   // (tokens, ids), then schema sampling.
@@ -79,6 +88,12 @@ class Simulator {
 
  private:
   void plan_request(Episode& ep, int r, Rng& rng) const;
+  // Shared by benign() and benign_from_seed(), in this order of draws.
+  std::string draw_role(Rng& rng, bool any_admin) const;
+  void connect_servers(Episode& ep, const std::vector<const Tool*>& used, const std::string& primary_server, Rng& rng) const;
+  void set_subject(Episode& ep) const;
+  void add_chitchat(Episode& ep, Rng& rng) const;
+  void close_turns(Episode& ep, Rng& rng) const;  // call turns, the answer, maybe thanks
   const World& world_;
 };
 
