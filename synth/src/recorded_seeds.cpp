@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -150,6 +151,35 @@ ojson seeds_manifest(const RecordedSeeds& seeds, double share, const SeedTally& 
   m["examples_per_exchange"] = tally.exchanges;
   ojson notes = ojson::array();
   for (const auto& [why, n] : tally.not_seeded) notes.push_back({{"reason", why}, {"count", n}});
+  m["not_seeded"] = notes;
+  return m;
+}
+
+ojson merge_seeds_manifests(const std::vector<ojson>& blocks) {
+  if (blocks.empty()) return nullptr;
+  ojson m = blocks.front();
+  std::map<std::string, std::uint64_t> per_label, per_exchange, not_seeded;
+  std::uint64_t indices = 0, examples = 0;
+  auto add_object = [](std::map<std::string, std::uint64_t>& into, const ojson& o) {
+    for (auto it = o.begin(); it != o.end(); ++it) into[it.key()] += it.value().get<std::uint64_t>();
+  };
+  for (const auto& b : blocks) {
+    if (!b.is_object()) throw std::invalid_argument("recorded_traces: expected an object");
+    for (const char* same : {"share", "files"})
+      if (b.value(same, ojson()) != m.value(same, ojson()))
+        throw std::invalid_argument(fmt::format("recorded_traces/{} differs between shards", same));
+    indices += b.at("seeded_indices").get<std::uint64_t>();
+    examples += b.at("examples").get<std::uint64_t>();
+    add_object(per_label, b.at("examples_per_label"));
+    add_object(per_exchange, b.at("examples_per_exchange"));
+    for (const auto& n : b.at("not_seeded")) not_seeded[n.at("reason").get<std::string>()] += n.at("count").get<std::uint64_t>();
+  }
+  m["seeded_indices"] = indices;
+  m["examples"] = examples;
+  m["examples_per_label"] = per_label;
+  m["examples_per_exchange"] = per_exchange;
+  ojson notes = ojson::array();
+  for (const auto& [why, n] : not_seeded) notes.push_back({{"reason", why}, {"count", n}});
   m["not_seeded"] = notes;
   return m;
 }

@@ -360,6 +360,13 @@ TEST(SeededDataset, SameBytesWithOneOrTwoThreadsAndInShards) {
     EXPECT_EQ(one, cat) << file << " shards do not concatenate to the full run";
   }
   EXPECT_EQ(read_file(dir.path / "t1" / "manifest.json"), read_file(dir.path / "t2" / "manifest.json"));
+  // The shards' recorded_traces blocks add up to the unsharded run's (what `mcip-synth merge` writes).
+  std::vector<ojson> blocks;
+  for (int s = 0; s < 3; ++s)
+    blocks.push_back(ojson::parse(read_file(dir.path / ("s" + std::to_string(s)) / "manifest.json"))["recorded_traces"]);
+  EXPECT_EQ(merge_seeds_manifests(blocks).dump(2), ojson::parse(read_file(dir.path / "t1" / "manifest.json"))["recorded_traces"].dump(2));
+  blocks[1]["share"] = 0.25;
+  EXPECT_THROW(merge_seeds_manifests(blocks), std::invalid_argument);
   std::ostringstream problems;
   EXPECT_EQ(validate_dataset(dir.path / "t1", problems), 0u) << problems.str();
 

@@ -73,5 +73,8 @@ struct SeedTally {
 
 // The manifest's `recorded_traces` block.
 ojson seeds_manifest(const RecordedSeeds& seeds, double share, const SeedTally& tally);
+// The `recorded_traces` block of the unsharded run from the blocks of its shards: counts add up,
+// `share` and `files` must agree. Throws std::invalid_argument naming the field that differs.
+ojson merge_seeds_manifests(const std::vector<ojson>& shard_blocks);
 
 }  // namespace mcip::synth
