@@ -94,6 +94,43 @@ TEST(TrainerData, GlaiveCallerLineSurvivesToolListCut) {
   EXPECT_EQ(flat[1].policy, CutPolicy::Keep);
 }
 
+TEST(TrainerData, GlaiveSignaturesPutCalledFunctionsFirst) {
+  const auto& sp = *env().sp;
+  std::string system = "SYSTEM: You are a helpful assistant with access to the following functions. Use them if required -\n";
+  for (int i = 0; i < 40; ++i)
+    system += "{\n    \"name\": \"tool_" + std::to_string(i) + "\",\n    \"description\": \"Does thing " + std::to_string(i) +
+              " {with braces} and \\\"quotes\\\".\",\n    \"parameters\": {\"type\": \"object\", \"properties\": "
+              "{\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"integer\"}}, \"required\": [\"a\"]}\n}\n";
+  system += "\nCaller: Ana (id u-1, role user; scopes: x:read)";
+  const std::string chat =
+      "USER: do it\n\n\nASSISTANT: <functioncall> {\"name\": \"tool_37\", \"arguments\": '{\"a\": \"1\"}'} <|endoftext|>\n\n\n"
+      "FUNCTION RESPONSE: {}\n\n\nASSISTANT: <functioncall> {\"name\": \"tool_5\", \"arguments\": '{}'} <|endoftext|>\n\n\n"
+      "ASSISTANT: <functioncall> {\"name\": \"tool_37\", \"arguments\": '{}'} <|endoftext|>\n\n\nASSISTANT: done.";
+  const nlohmann::json v = {{"system", system}, {"chat", chat}};
+  auto segs = segments_for(Rendering::Glaive, v, "x", 1, ToolView::Signatures);
+  ASSERT_EQ(segs.size(), 4u);
+  EXPECT_EQ(segs[0].text,
+            "tool_37(a, b?): Does thing 37 {with braces} and \"quotes\".\n"
+            "tool_5(a, b?): Does thing 5 {with braces} and \"quotes\".\n");
+  EXPECT_EQ(segs[1].text.rfind("tool_0(a, b?): Does thing 0", 0), 0u);
+  EXPECT_EQ(segs[1].text.find("tool_37("), std::string::npos);
+  EXPECT_EQ(segs[2].policy, CutPolicy::Keep);
+  EXPECT_EQ(segs[3].text, chat);
+  // Under a tight budget the called functions' definitions survive and the others lose their tail.
+  EncodedExample e = encode_segments(segs, sp, {256, 24, true});
+  const std::string text = sp.decode(std::vector<int>(e.ids.begin() + 1, e.ids.end() - 1));
+  EXPECT_NE(text.find("tool_5(a, b?)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("tool_39("), std::string::npos);
+  EXPECT_NE(text.find("Caller: Ana"), std::string::npos);
+  // The flat string form gives the same segments; text that is not JSON definitions stays verbatim.
+  auto flat = segments_for(Rendering::Glaive, nlohmann::json(system + "\n\n\n" + chat), "x", 1, ToolView::Signatures);
+  EXPECT_EQ(flat[0].text, segs[0].text);
+  auto odd = segments_for(Rendering::Glaive, nlohmann::json{{"system", "SYSTEM: tools {not json"}, {"chat", chat}}, "x", 1,
+                          ToolView::Signatures);
+  ASSERT_EQ(odd.size(), 2u);
+  EXPECT_EQ(odd[0].text, "SYSTEM: tools {not json\n");
+}
+
 TEST(TrainerData, GuardianPairKeepsTemplateAndAnswer) {
   const auto& sp = *env().sp;
   std::string chat;

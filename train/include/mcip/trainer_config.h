@@ -17,16 +17,23 @@
 namespace mcip::train {
 
 enum class Rendering { Glaive, JsonRpc, Mci };
+// How Glaive tool definitions reach the model. Verbatim: the SYSTEM text as written. Signatures:
+// one line per tool, `name(required, optional?): description`, the tools the conversation calls
+// first, then the others; a tiny model's budget then holds the definitions that decide most labels
+// (poisoned descriptions, look-alikes, admin twins) instead of pretty-printed JSON schema.
+enum class ToolView { Verbatim, Signatures };
 enum class Objective { LanguageModel, Classify, Generate };
 enum class PhaseMode { Full, Lora };
 enum class ClassWeighting { None, InverseFrequency, SqrtInverseFrequency };
 
 std::string to_string(Rendering r);
+std::string to_string(ToolView v);
 std::string to_string(Objective o);
 
 struct DataConfig {
   std::filesystem::path dir;        // synthesizer output: <split>.jsonl files (+ manifest.json)
   Rendering rendering = Rendering::Glaive;
+  ToolView tool_view = ToolView::Verbatim;  // glaive only
   std::int64_t max_length = 512;    // tokens per example after truncation (incl. BOS/EOS)
   // Tokens kept from the start of the conversation (the request) when its middle is cut.
   std::int64_t keep_head_tokens = 96;

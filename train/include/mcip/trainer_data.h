@@ -43,7 +43,8 @@ struct Segment {
 
 // The classification input of one interaction in `rendering`, from the record's rendering value
 // (a string, or the structured form). Throws InputError(origin, line, field) on a bad shape.
-std::vector<Segment> segments_for(Rendering rendering, const nlohmann::json& value, const std::string& origin, int line);
+std::vector<Segment> segments_for(Rendering rendering, const nlohmann::json& value, const std::string& origin, int line,
+                                  ToolView tool_view = ToolView::Verbatim);
 // The guardian prompt/answer pair (generate objective); the prompt's ###Chat part is cut first.
 std::vector<Segment> guardian_segments(const std::string& prompt, const std::string& answer);
 

@@ -90,7 +90,11 @@ nlohmann::json labels_json(const taxonomy::Taxonomy& tax) {
 nlohmann::json input_spec(const nlohmann::json& record_input) {
   const std::string rendering = record_input.value("rendering", "glaive");
   std::string segments;
-  if (rendering == "glaive")
+  if (rendering == "glaive" && record_input.value("tool_view", "verbatim") == "signatures")
+    segments = "context = one line per function (the constant SYSTEM preamble dropped) 'name(required, optional?): description', the "
+               "functions the chat calls (<functioncall> names, first-call order) first, then the others; the "
+               "'Caller:' line kept whole; conversation = chat (from the first USER: turn)";
+  else if (rendering == "glaive")
     segments = "context = SYSTEM part (preamble + tool definitions) + \"\\n\", conversation = chat (from the first USER: turn)";
   else if (rendering == "jsonrpc")
     segments = "context = messages before the first tools/call, conversation = the rest; one compact JSON entry per line";
@@ -100,7 +104,7 @@ nlohmann::json input_spec(const nlohmann::json& record_input) {
   j["template"] = "[BOS] {context} {conversation} [EOS]; each segment tokenized separately; the score head reads the "
                   "last token (EOS)";
   j["segments_detail"] = segments;
-  j["truncation"] = "when longer than max_length: the conversation has priority; the context keeps at least a quarter of "
+  j["truncation"] = "when longer than max_length: the conversation has priority; the context keeps at least a third of "
                     "the budget and loses its tail; a too-long conversation loses its middle (keep_head_tokens from the "
                     "start, the rest from the end)";
   return j;

@@ -75,6 +75,11 @@ GuardianSpec read_guardian_spec(const fs::path& dir) {
   require_model_files(s.model_dir, "the guardian model");
   s.objective = at_path(m, file, "objective").get<std::string>();
   s.rendering = parse_rendering(at_path(m, file, "input.rendering").get<std::string>(), file);
+  if (m.contains("input") && m["input"].is_object() && m["input"].contains("tool_view")) {
+    const auto& v = m["input"]["tool_view"];
+    if (v == "signatures") s.tool_view = train::ToolView::Signatures;
+    else if (v != "verbatim") throw InputError(file, 0, "input.tool_view", "expected \"verbatim\" or \"signatures\"");
+  }
   s.max_length = at_path(m, file, "input.max_length").get<std::int64_t>();
   s.keep_head_tokens = at_path(m, file, "input.keep_head_tokens").get<std::int64_t>();
   s.tokenizer_hash = at_path(m, file, "tokenizer.hash").get<std::string>();
@@ -189,7 +194,7 @@ Classification Guardian::classify_text(const std::string& text, const std::strin
   Classification c;
   c.format = to_string(in.format);
   c.format_how = in.how;
-  auto segments = train::segments_for(spec_.rendering, in.value, origin, 0);
+  auto segments = train::segments_for(spec_.rendering, in.value, origin, 0, spec_.tool_view);
   train::EncodedExample ex = encode(segments, &c.original_tokens);
   c.tokens = static_cast<std::int64_t>(ex.ids.size());
   c.truncated = ex.truncated;

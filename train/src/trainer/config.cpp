@@ -175,6 +175,8 @@ std::string to_string(Rendering r) {
   return "?";
 }
 
+std::string to_string(ToolView v) { return v == ToolView::Signatures ? "signatures" : "verbatim"; }
+
 std::string to_string(Objective o) {
   switch (o) {
     case Objective::LanguageModel: return "lm";
@@ -219,12 +221,14 @@ TrainerConfig TrainerConfig::parse(const std::string& yaml_text, const std::stri
 
   {
     const StrictYaml d = root.required("data");
-    d.expect_map({"dir", "rendering", "max_length", "keep_head_tokens", "cache_dir", "tokenize_threads", "bucket_batches",
+    d.expect_map({"dir", "rendering", "tool_view", "max_length", "keep_head_tokens", "cache_dir", "tokenize_threads", "bucket_batches",
                   "class_weighting", "max_train_examples", "max_eval_examples", "eval_splits"});
     c.data.dir = d.required_str("dir");
     if (d.has("rendering"))
       c.data.rendering = enum_value<Rendering>(
           d["rendering"], {{"glaive", Rendering::Glaive}, {"jsonrpc", Rendering::JsonRpc}, {"mci", Rendering::Mci}});
+    if (d.has("tool_view"))
+      c.data.tool_view = enum_value<ToolView>(d["tool_view"], {{"verbatim", ToolView::Verbatim}, {"signatures", ToolView::Signatures}});
     c.data.max_length = positive(d, "max_length", c.data.max_length, 16);
     c.data.keep_head_tokens = positive(d, "keep_head_tokens", c.data.keep_head_tokens, 0);
     c.data.cache_dir = d.optional_str("cache_dir", "");

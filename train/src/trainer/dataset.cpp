@@ -77,8 +77,8 @@ std::pair<const nlohmann::json*, const nlohmann::json*> guardian_pair(const nloh
   return {p, a};
 }
 
-std::vector<Segment> record_segments(const nlohmann::json& record, Rendering rendering, Objective objective,
-                                     const std::string& origin, int line) {
+std::vector<Segment> record_segments(const nlohmann::json& record, Rendering rendering, ToolView tool_view,
+                                     Objective objective, const std::string& origin, int line) {
   const auto& r = renderings_of(record, origin, line);
   if (objective == Objective::Generate) {
     auto [p, a] = guardian_pair(r);
@@ -87,7 +87,7 @@ std::vector<Segment> record_segments(const nlohmann::json& record, Rendering ren
     return guardian_segments(p->get<std::string>(), a->get<std::string>());
   }
   const std::string name = to_string(rendering);
-  return segments_for(rendering, field(r, name.c_str(), origin, line, name), origin, line);
+  return segments_for(rendering, field(r, name.c_str(), origin, line, name), origin, line, tool_view);
 }
 
 void put(std::string& out, const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
@@ -148,7 +148,8 @@ TokenizedSplit load_split(const DataConfig& data, const std::string& split, Obje
   if (!std::filesystem::exists(out.file))
     throw InputError(origin, 0, "data.dir", "dataset split not found (expected the synthesizer's <split>.jsonl files)");
   const std::string key = hash_hex(fmt::format(
-      "v2|{}|{}|{}|{}|{}|{}|{}|{}", hash_file_hex(origin), sp.hash(), tax.hash(), to_string(data.rendering),
+      "v3|{}|{}|{}|{}|{}|{}|{}|{}|{}", hash_file_hex(origin), sp.hash(), tax.hash(), to_string(data.rendering),
+      to_string(data.tool_view),
       to_string(objective), max_length, data.keep_head_tokens, max_examples));
   const auto cache_file = data.cache_dir / fmt::format("{}-{}.tok", split, key.substr(0, 24));
   std::vector<EncodedExample> examples;
@@ -176,7 +177,7 @@ TokenizedSplit load_split(const DataConfig& data, const std::string& split, Obje
           } catch (const nlohmann::json::parse_error& e) {
             throw InputError(origin, line, "", fmt::format("malformed JSON: {}", e.what()));
           }
-          EncodedExample ex = encode_segments(record_segments(record, data.rendering, objective, origin, line), sp, eo);
+          EncodedExample ex = encode_segments(record_segments(record, data.rendering, data.tool_view, objective, origin, line), sp, eo);
           ex.label = label_index(record, tax, origin, line);
           encoded[i] = std::move(ex);
         } catch (const InputError& e) {
@@ -221,7 +222,7 @@ std::vector<std::string> corpus_lines(const DataConfig& data, const std::string&
     for (Rendering r : {Rendering::Glaive, Rendering::JsonRpc, Rendering::Mci}) {
       const std::string name = to_string(r);
       if (!rs.contains(name)) continue;
-      for (const auto& s : segments_for(r, rs[name], path.string(), line_no)) texts.push_back(s.text);
+      for (const auto& s : segments_for(r, rs[name], path.string(), line_no, data.tool_view)) texts.push_back(s.text);
     }
     auto [p, a] = guardian_pair(rs);
     for (const auto* t : {p, a})

@@ -21,6 +21,7 @@
 #include "mcip/train.h"
 #include "mcip/trainer.h"
 #include "phase.h"
+#include "stop_signal.h"
 
 namespace mcip::train {
 namespace fs = std::filesystem;
@@ -140,6 +141,7 @@ nlohmann::json training_record(const TrainerConfig& c, const PhaseConfig& p, con
           {"objective", to_string(p.objective)},
           {"input",
            {{"rendering", to_string(c.data.rendering)},
+            {"tool_view", to_string(c.data.tool_view)},
             {"max_length", p.max_length > 0 ? p.max_length : c.data.max_length},
             {"keep_head_tokens", c.data.keep_head_tokens},
             {"segments", p.objective == Objective::Generate
@@ -166,8 +168,13 @@ nlohmann::json training_record(const TrainerConfig& c, const PhaseConfig& p, con
 
 nlohmann::json run_training(const TrainerConfig& c, std::ostream& log) {
   at::set_num_threads(static_cast<int>(c.threads));
-  Distributed dist = Distributed::from_environment(std::chrono::minutes(30));
-  const c10::Device device = resolve_device(c.device);
+  StopSignalScope stop_signals;
+  // With a file-size limit (ulimit -f, a quota-like guard) a write past it fails with EFBIG and
+  // is reported like a full disk, instead of SIGXFSZ killing the process mid-checkpoint.
+  std::signal(SIGXFSZ, SIG_IGN);
+  const c10::Device device =
+      Distributed::device_for_process(resolve_device(c.device), c.device.find(':') != std::string::npos);
+  Distributed dist = Distributed::from_environment(std::chrono::minutes(30), device);
   const bool main = dist.is_main();
   if (main) {
     fs::create_directories(c.output_dir);
@@ -209,6 +216,11 @@ nlohmann::json run_training(const TrainerConfig& c, std::ostream& log) {
     }
     base = final_dir;
   }
+  // A signal between the phases (final save, evaluation) stops before the fine-tune starts.
+  std::vector<double> stop{StopSignalScope::received() != 0 ? 1.0 : 0.0};
+  dist.all_reduce_sum(stop);
+  if (stop[0] > 0 && c.finetune.enabled && !phase_done(c.output_dir / "finetune" / "final"))
+    throw TrainingInterrupted("stopped by a signal after the pretrain phase completed. Rerun the same command to resume.");
 
   if (c.finetune.enabled) {
     const PhaseConfig& p = c.finetune;

@@ -1,5 +1,7 @@
 // Rendering values -> text segments with cut policies, and segments -> token ids that fit.
 #include <algorithm>
+#include <optional>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -31,19 +33,124 @@ std::vector<Segment> jsonrpc_segments(const nlohmann::json& messages) {
 
 // The Glaive SYSTEM part ends with the "Caller: name (id, role; scopes)" line after the tool
 // definitions; who calls decides identity/privilege labels, so it is kept whole while the tool
-// list before it loses its tail.
-std::vector<Segment> glaive_segments(const std::string& system, const std::string& chat) {
-  std::vector<Segment> out;
+// list before it loses its tail. Returns the definitions part and the caller line ("" if none).
+std::pair<std::string, std::string> split_caller(const std::string& system) {
   const auto caller = system.rfind("\nCaller:");
   const auto line_end = caller == std::string::npos ? caller : system.find('\n', caller + 1);
   const bool last_line = caller != std::string::npos &&
                          (line_end == std::string::npos || system.find_first_not_of(" \r\n", line_end) == std::string::npos);
-  if (last_line) {
-    out.push_back({system.substr(0, caller + 1), CutPolicy::CutTail});
-    out.push_back({system.substr(caller + 1), CutPolicy::Keep});
-  } else {
-    out.push_back({system, CutPolicy::CutTail});
+  if (!last_line) return {system, ""};
+  return {system.substr(0, caller + 1), system.substr(caller + 1)};
+}
+
+// End of the JSON object that starts at `open` (a '{'), string- and escape-aware; npos if unclosed.
+size_t object_end(const std::string& s, size_t open) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = open; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{') {
+      ++depth;
+    } else if (c == '}' && --depth == 0) {
+      return i + 1;
+    }
   }
+  return std::string::npos;
+}
+
+// Names of the functions the conversation calls, in first-call order.
+std::vector<std::string> called_functions(const std::string& chat) {
+  std::vector<std::string> names;
+  static const std::string marker = "<functioncall>";
+  for (size_t at = chat.find(marker); at != std::string::npos; at = chat.find(marker, at + marker.size())) {
+    const size_t open = chat.find('{', at);
+    if (open == std::string::npos) break;
+    const size_t close = object_end(chat, open);
+    if (close == std::string::npos) break;
+    // Glaive quotes the arguments with single quotes, so only the name is read as JSON.
+    const size_t key = chat.find("\"name\"", open);
+    if (key == std::string::npos || key > close) continue;
+    const size_t q1 = chat.find('"', chat.find(':', key) + 1);
+    const size_t q2 = q1 == std::string::npos ? q1 : chat.find('"', q1 + 1);
+    if (q2 == std::string::npos || q2 > close) continue;
+    std::string name = chat.substr(q1 + 1, q2 - q1 - 1);
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(std::move(name));
+  }
+  return names;
+}
+
+// `name(required, optional?): description` of one Glaive function definition.
+std::string signature(const nlohmann::json& tool) {
+  std::string line = tool.value("name", std::string("?")) + "(";
+  const auto params = tool.find("parameters");
+  if (params != tool.end() && params->is_object()) {
+    std::vector<std::string> required;
+    if (params->contains("required") && (*params)["required"].is_array())
+      for (const auto& r : (*params)["required"])
+        if (r.is_string()) required.push_back(r.get<std::string>());
+    bool first = true;
+    if (params->contains("properties") && (*params)["properties"].is_object())
+      for (const auto& [name, schema] : (*params)["properties"].items()) {
+        (void)schema;
+        line += (first ? "" : ", ") + name;
+        if (std::find(required.begin(), required.end(), name) == required.end()) line += "?";
+        first = false;
+      }
+  }
+  line += ")";
+  const auto desc = tool.find("description");
+  if (desc != tool.end() && desc->is_string()) line += ": " + desc->get<std::string>();
+  return line;
+}
+
+// The definitions part as signature lines, called functions first. nullopt when the text is not
+// a preamble followed by JSON function objects (then the verbatim view is used).
+std::optional<std::vector<Segment>> signature_segments(const std::string& definitions, const std::string& chat) {
+  const size_t first = definitions.find('{');
+  if (first == std::string::npos) return std::nullopt;
+  std::vector<nlohmann::json> tools;
+  size_t at = first;
+  while (true) {
+    at = definitions.find_first_not_of(" \r\n\t", at);
+    if (at == std::string::npos) break;
+    if (definitions[at] != '{') return std::nullopt;
+    const size_t end = object_end(definitions, at);
+    if (end == std::string::npos) return std::nullopt;
+    nlohmann::json tool = nlohmann::json::parse(definitions.begin() + static_cast<std::ptrdiff_t>(at),
+                                                definitions.begin() + static_cast<std::ptrdiff_t>(end), nullptr, false);
+    if (tool.is_discarded() || !tool.is_object()) return std::nullopt;
+    tools.push_back(std::move(tool));
+    at = end;
+  }
+  if (tools.empty()) return std::nullopt;
+  const auto called = called_functions(chat);
+  // The preamble ("You are a helpful assistant with access to...") is the same in every example: dropped.
+  std::string called_text, other_text;
+  for (const auto& name : called)
+    for (const auto& t : tools)
+      if (t.value("name", std::string()) == name) called_text += signature(t) + "\n";
+  for (const auto& t : tools)
+    if (std::find(called.begin(), called.end(), t.value("name", std::string())) == called.end())
+      other_text += signature(t) + "\n";
+  std::vector<Segment> out;
+  if (!called_text.empty()) out.push_back({called_text, CutPolicy::CutTail});
+  if (!other_text.empty()) out.push_back({other_text, CutPolicy::CutTail});
+  return out;
+}
+
+std::vector<Segment> glaive_segments(const std::string& system, const std::string& chat, ToolView view) {
+  auto [definitions, caller] = split_caller(system);
+  std::vector<Segment> out;
+  std::optional<std::vector<Segment>> sig;
+  if (view == ToolView::Signatures) sig = signature_segments(definitions, chat);
+  if (sig) out = std::move(*sig);
+  else out.push_back({definitions, CutPolicy::CutTail});
+  if (!caller.empty()) out.push_back({caller, CutPolicy::Keep});
   out.push_back({chat, CutPolicy::CutMiddle});
   return out;
 }
@@ -51,7 +158,7 @@ std::vector<Segment> glaive_segments(const std::string& system, const std::strin
 }  // namespace
 
 std::vector<Segment> segments_for(Rendering rendering, const nlohmann::json& value, const std::string& origin,
-                                  int line) {
+                                  int line, ToolView tool_view) {
   const std::string field = to_string(rendering);
   switch (rendering) {
     case Rendering::Glaive: {
@@ -59,14 +166,14 @@ std::vector<Segment> segments_for(Rendering rendering, const nlohmann::json& val
         if (!value.contains("system") || !value["system"].is_string() || !value.contains("chat") ||
             !value["chat"].is_string())
           throw InputError(origin, line, field, "expected {\"system\": string, \"chat\": string} or a string");
-        return glaive_segments(value["system"].get<std::string>() + "\n", value["chat"].get<std::string>());
+        return glaive_segments(value["system"].get<std::string>() + "\n", value["chat"].get<std::string>(), tool_view);
       }
       if (!value.is_string()) throw InputError(origin, line, field, "expected a string or {system, chat}");
       const std::string text = value.get<std::string>();
       // The system part (preamble + tool definitions) ends where the first user turn starts.
       const auto user = text.find("USER:");
       if (user == std::string::npos || user == 0) return {{text, CutPolicy::CutMiddle}};
-      return glaive_segments(text.substr(0, user), text.substr(user));
+      return glaive_segments(text.substr(0, user), text.substr(user), tool_view);
     }
     case Rendering::JsonRpc: {
       if (value.is_array()) return jsonrpc_segments(value);
@@ -136,9 +243,9 @@ EncodedExample encode_segments(const std::vector<Segment>& segments, const token
   std::int64_t tail_keep = tail_len, middle_keep = middle_len;
   if (tail_len + middle_len > avail) {
     ex.truncated = true;
-    // The conversation (request, calls, answer) has priority; the tool list keeps a quarter of
+    // The conversation (request, calls, answer) has priority; the tool list keeps a third of
     // the room, or more when the conversation is short.
-    tail_keep = std::min(tail_len, std::max(avail / 4, avail - middle_len));
+    tail_keep = std::min(tail_len, std::max(avail / 3, avail - middle_len));
     middle_keep = std::min(middle_len, avail - tail_keep);
     tail_keep = std::min(tail_len, avail - middle_keep);
   }
