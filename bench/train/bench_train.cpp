@@ -1,7 +1,11 @@
 // LoRA training-step throughput: mcip's decoder + trainer step vs a plain PyTorch-eager Python
-// loop (bench/train/python_lora.py, Debian's python3-torch) on the same architecture, the same
-// variable-length batches drawn from the synthesized dataset, and the same thread count; plus
-// the fraction of this machine's measured bf16 matmul rate achieved.
+// loop (bench/train/python_lora.py, Debian's python3-torch) on the same architecture, examples
+// drawn from the synthesized dataset and the same thread count, in two comparisons:
+//   real: the same examples, batched as each side would: the trainer's length-bucketed batches
+//         (data.bucket_batches) vs plain random batches padded to their longest example;
+//         tokens/s counts real (non-pad) tokens. This is the target.
+//   same: both sides run identical (bucketed) batches: the kernel-level ratio.
+// plus peak RSS and the fraction of this machine's measured bf16 matmul rate achieved.
 //
 //   bench_train --data DIR --tokenizer tokenizer.model [--hidden 256 --layers 4 ...]
 #include <ATen/ATen.h>
@@ -15,6 +19,8 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <numeric>
+#include <random>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -52,15 +58,43 @@ double bf16_matmul_gflops(std::int64_t n) {
   return 2.0 * static_cast<double>(n * n * n) * reps / dt / 1e9;
 }
 
+using Lengths = std::vector<std::vector<std::int64_t>>;  // per batch, the real length of each row
+
+// Model FLOPs of the timed batches as run (padded to each batch's longest row): frozen base
+// linears cost forward + input gradient (4N per token, no weight gradient); attention scores and
+// values 3 x 4*t*d per token and layer.
+double step_flops(const Lengths& batches, std::int64_t warmup, double linear_params, std::int64_t hidden,
+                  std::int64_t layers) {
+  double flops = 0;
+  for (size_t s = static_cast<size_t>(warmup); s < batches.size(); ++s) {
+    std::int64_t t = 0;
+    for (auto n : batches[s]) t = std::max(t, n);
+    const auto rows = static_cast<double>(batches[s].size());
+    flops += 4.0 * linear_params * rows * static_cast<double>(t) +
+             3.0 * 4.0 * rows * static_cast<double>(t * t) * static_cast<double>(hidden * layers);
+  }
+  return flops;
+}
+
+std::int64_t timed_tokens(const Lengths& batches, std::int64_t warmup, bool padded) {
+  std::int64_t n = 0;
+  for (size_t s = static_cast<size_t>(warmup); s < batches.size(); ++s) {
+    std::int64_t t = 0;
+    for (auto l : batches[s]) t = std::max(t, l);
+    for (auto l : batches[s]) n += padded ? t : l;
+  }
+  return n;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   return mcip::run_main("bench_train", [&] {
-    CLI::App app{"LoRA step throughput: mcip (C++) vs PyTorch eager (Python), same batches"};
-    std::string data_dir, tokenizer_path, python = "/usr/bin/python3";
+    CLI::App app{"LoRA step throughput: mcip (C++) vs PyTorch eager (Python)"};
+    std::string data_dir, tokenizer_path, python = "/usr/bin/python3", compare = "both";
     std::string script = std::string(MCIP_SOURCE_DIR) + "/bench/train/python_lora.py";
     std::int64_t hidden = 256, layers = 4, heads = 4, kv_heads = 2, inter = 688, rank = 16, batch = 16, steps = 20,
-                 warmup = 3, max_length = 256, threads = 2, seed = 7, rounds = 2;
+                 warmup = 3, max_length = 256, threads = 2, seed = 7, rounds = 2, bucket_batches = DataConfig{}.bucket_batches;
     bool bf16 = true, skip_python = false;
     app.add_option("--data", data_dir, "mcip-synth dataset dir (train.jsonl gives the length distribution)")->required();
     app.add_option("--tokenizer", tokenizer_path, "SentencePiece model used to measure lengths")->required();
@@ -74,31 +108,54 @@ int main(int argc, char** argv) {
     app.add_option("--steps", steps, "Timed steps");
     app.add_option("--warmup", warmup, "Untimed steps first");
     app.add_option("--max-length", max_length);
+    app.add_option("--bucket-batches", bucket_batches, "The trainer's data.bucket_batches (real comparison)");
     app.add_option("--threads", threads);
     app.add_option("--seed", seed);
     app.add_option("--rounds", rounds, "Alternating C++/Python rounds; each side's best is reported");
+    app.add_option("--compare", compare, "real, same or both")->check(CLI::IsMember({"real", "same", "both"}));
     app.add_option("--bf16", bf16, "bf16 autocast on both sides");
     app.add_option("--python", python);
     app.add_flag("--skip-python", skip_python);
     if (int rc = mcip::parse_cli(app, argc, argv); rc >= 0) return rc;
     at::set_num_threads(static_cast<int>(threads));
 
-    // Realistic variable-length batches: the trainer's tokenization, truncation and bucketing.
+    // Examples with the trainer's tokenization and truncation.
     const auto sp = mcip::tokenizer::SentencePiece::load(tokenizer_path);
     DataConfig dc;
     dc.dir = data_dir;
     dc.cache_dir = std::filesystem::temp_directory_path() / "mcip-bench-train-cache";
     const auto tax = mcip::taxonomy::Taxonomy::embedded();
     TokenizedSplit split = load_split(dc, "train", Objective::Classify, max_length, 0, sp, tax, threads);
-    auto order = epoch_batches(split, batch, 16, static_cast<std::uint64_t>(seed), 0);
     const auto total = static_cast<size_t>(warmup + steps);
-    if (order.size() < total) throw std::runtime_error("not enough batches in the dataset for --steps");
-    order.resize(total);
-    nlohmann::json lengths = nlohmann::json::array();
-    for (const auto& rows : order) {
-      nlohmann::json l = nlohmann::json::array();
-      for (auto r : rows) l.push_back(split.examples[static_cast<size_t>(r)].ids.size());
-      lengths.push_back(l);
+    if (split.examples.size() < total * static_cast<size_t>(batch))
+      throw std::runtime_error("not enough examples in the dataset for --steps x --batch");
+    auto length_of = [&](std::int64_t row) { return static_cast<std::int64_t>(split.examples[static_cast<size_t>(row)].ids.size()); };
+
+    // same: the trainer's bucketed batches of epoch 0, run by both sides.
+    Lengths same;
+    for (const auto& rows : epoch_batches(split, batch, bucket_batches, static_cast<std::uint64_t>(seed), 0)) {
+      if (same.size() == total) break;
+      same.emplace_back();
+      for (auto r : rows) same.back().push_back(length_of(r));
+    }
+    // real: one random subset of examples; Python takes it in random batches, the trainer
+    // buckets it exactly as epoch_batches does.
+    std::vector<std::int64_t> order(split.examples.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng(static_cast<std::uint64_t>(seed) * 7919 + 1);
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+    order.resize(total * static_cast<size_t>(batch));
+    TokenizedSplit subset;
+    for (auto r : order) subset.examples.push_back(split.examples[static_cast<size_t>(r)]);
+    Lengths real_python, real_cpp;
+    for (size_t s = 0; s < total; ++s) {
+      real_python.emplace_back();
+      for (size_t i = 0; i < static_cast<size_t>(batch); ++i)
+        real_python.back().push_back(static_cast<std::int64_t>(subset.examples[s * static_cast<size_t>(batch) + i].ids.size()));
+    }
+    for (const auto& rows : epoch_batches(subset, batch, bucket_batches, static_cast<std::uint64_t>(seed), 0)) {
+      real_cpp.emplace_back();
+      for (auto r : rows) real_cpp.back().push_back(static_cast<std::int64_t>(subset.examples[static_cast<size_t>(r)].ids.size()));
     }
 
     nlohmann::json mc = {{"architectures", {"LlamaForSequenceClassification"}}, {"model_type", "llama"}, {"vocab_size", sp.vocab_size()},
@@ -118,71 +175,51 @@ int main(int argc, char** argv) {
     torch::optim::AdamW opt(params, torch::optim::AdamWOptions(1e-3));
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<std::uint64_t>(seed));
 
-    // One C++ pass over the batches: untimed warmup steps, then timed steps; tokens/s.
-    auto cpp_pass = [&]() {
-    std::int64_t tokens = 0;
-    double seconds = 0;
-    for (size_t s = 0; s < total; ++s) {
-      const auto& l = lengths[s];
-      std::int64_t t = 0;
-      for (const auto& n : l) t = std::max<std::int64_t>(t, n.get<std::int64_t>());
-      const auto b = static_cast<std::int64_t>(l.size());
-      const auto t0 = Clock::now();
-      at::Tensor ids = at::randint(4, sp.vocab_size(), {b, t}, gen, at::kLong), mask = at::zeros({b, t}, at::kLong);
-      std::int64_t step_tokens = 0;
-      for (std::int64_t i = 0; i < b; ++i) {
-        const auto n = l[static_cast<size_t>(i)].get<std::int64_t>();
-        mask[i].narrow(0, 0, n).fill_(1);
-        step_tokens += n;
+    // One C++ pass over the batches: untimed warmup steps, then timed steps; real tokens/s.
+    auto cpp_pass = [&](const Lengths& batches) {
+      std::int64_t tokens = 0;
+      double seconds = 0;
+      for (size_t s = 0; s < batches.size(); ++s) {
+        const auto& l = batches[s];
+        std::int64_t t = 0;
+        for (auto n : l) t = std::max(t, n);
+        const auto b = static_cast<std::int64_t>(l.size());
+        const auto t0 = Clock::now();
+        at::Tensor ids = at::randint(4, sp.vocab_size(), {b, t}, gen, at::kLong), mask = at::zeros({b, t}, at::kLong);
+        std::int64_t step_tokens = 0;
+        for (std::int64_t i = 0; i < b; ++i) {
+          mask[i].narrow(0, 0, l[static_cast<size_t>(i)]).fill_(1);
+          step_tokens += l[static_cast<size_t>(i)];
+        }
+        at::Tensor labels = at::randint(0, 11, {b}, gen, at::kLong);
+        at::Tensor loss;
+        {
+          AutocastScope ac(model.device(), bf16);
+          loss = at::cross_entropy_loss(model.classify({ids, mask, {}, {}}), labels);
+        }
+        loss.backward();
+        {
+          // As torch.nn.utils.clip_grad_norm_: one norm over all gradients, one sync.
+          c10::NoGradGuard ng;
+          std::vector<at::Tensor> norms;
+          for (auto& p : params) norms.push_back(p.grad().norm());
+          const double norm = at::stack(norms).norm().item<double>();
+          if (norm > 1.0)
+            for (auto& p : params) p.grad().mul_(1.0 / (norm + 1e-6));
+        }
+        opt.step();
+        opt.zero_grad();
+        if (static_cast<std::int64_t>(s) >= warmup) {
+          seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+          tokens += step_tokens;
+        }
       }
-      at::Tensor labels = at::randint(0, 11, {b}, gen, at::kLong);
-      at::Tensor loss;
-      {
-        AutocastScope ac(model.device(), bf16);
-        loss = at::cross_entropy_loss(model.classify({ids, mask, {}, {}}), labels);
-      }
-      loss.backward();
-      {
-        c10::NoGradGuard ng;
-        double sq = 0;
-        for (auto& p : params) sq += p.grad().pow(2).sum().item<double>();
-        const double norm = std::sqrt(sq);
-        if (norm > 1.0)
-          for (auto& p : params) p.grad().mul_(1.0 / (norm + 1e-6));
-      }
-      opt.step();
-      opt.zero_grad();
-      if (static_cast<std::int64_t>(s) >= warmup) {
-        seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-        tokens += step_tokens;
-      }
-    }
-    return static_cast<double>(tokens) / seconds;
+      return static_cast<double>(tokens) / seconds;
     };
-    double seconds = 0;  // of the best C++ pass, for the FLOP rate
-    std::int64_t timed_tokens = 0;
-    for (size_t s = static_cast<size_t>(warmup); s < total; ++s)
-      for (const auto& n : lengths[s]) timed_tokens += n.get<std::int64_t>();
-
-    // Model FLOPs per token of a LoRA step: frozen base linears cost forward + input gradient
-    // (4N, no weight gradient), attention scores/values 3 x 4*t*d per layer, on the padded batch.
-    double padded = 0, attn = 0;
-    for (size_t s = static_cast<size_t>(warmup); s < total; ++s) {
-      std::int64_t t = 0;
-      for (const auto& n : lengths[s]) t = std::max<std::int64_t>(t, n.get<std::int64_t>());
-      padded += static_cast<double>(t * static_cast<std::int64_t>(lengths[s].size()));
-      attn += 3.0 * 4.0 * static_cast<double>(t * t * lengths[s].size()) * static_cast<double>(hidden * layers);
-    }
-    const double n_linear = static_cast<double>(layers) *
-                            static_cast<double>(hidden * (heads * (hidden / heads)) * 2 + hidden * kv_heads * (hidden / heads) * 2 +
-                                                3 * hidden * inter);
-    const double flops = 4.0 * n_linear * padded + attn;
-    const double peak = bf16_matmul_gflops(1024);
-
-    auto python_pass = [&]() {
+    auto python_pass = [&](const Lengths& batches) {
       const auto spec_path = std::filesystem::temp_directory_path() / fmt::format("mcip-bench-train-{}.json", getpid());
       nlohmann::json spec = {{"threads", threads}, {"seed", seed}, {"rank", rank}, {"alpha", 2.0 * static_cast<double>(rank)},
-                             {"bf16", bf16}, {"warmup", warmup}, {"batches", lengths},
+                             {"bf16", bf16}, {"warmup", warmup}, {"batches", batches},
                              {"model", {{"vocab", sp.vocab_size()}, {"hidden", hidden}, {"layers", layers}, {"heads", heads},
                                         {"kv_heads", kv_heads}, {"head_dim", hidden / heads}, {"inter", inter}}}};
       std::ofstream(spec_path) << spec.dump();
@@ -192,39 +229,67 @@ int main(int argc, char** argv) {
       while (p && fgets(buf, sizeof buf, p)) out += buf;
       const int rc = p ? pclose(p) : -1;
       std::filesystem::remove(spec_path);
-      if (rc != 0) throw std::runtime_error("the Python baseline failed (is python3-torch installed?): " + out);
+      if (rc != 0 || out.rfind('{') == std::string::npos)
+        throw std::runtime_error("the Python baseline failed (is python3-torch installed?): " + out);
       return nlohmann::json::parse(out.substr(out.rfind('{')));
     };
-    // Alternate the two sides for `rounds` rounds and keep each side's best pass, so load from
-    // other processes on a shared machine penalises both alike.
-    double cpp_tps = 0;
-    nlohmann::json py = nullptr;
-    for (std::int64_t round = 0; round < rounds; ++round) {
-      const double tps = cpp_pass();
-      if (tps > cpp_tps) {
-        cpp_tps = tps;
-        seconds = static_cast<double>(timed_tokens) / tps;
+
+    struct Comparison {
+      std::string name;
+      const Lengths* cpp_batches = nullptr;
+      const Lengths* python_batches = nullptr;
+      double cpp_tps = 0, python_tps = 0, python_rss = 0;
+      std::string torch_version;
+    };
+    std::vector<Comparison> comparisons;
+    auto add_comparison = [&](const std::string& name, const Lengths& cpp_batches, const Lengths& python_batches) {
+      Comparison c;
+      c.name = name;
+      c.cpp_batches = &cpp_batches;
+      c.python_batches = &python_batches;
+      comparisons.push_back(c);
+    };
+    if (compare != "same") add_comparison("real", real_cpp, real_python);
+    if (compare != "real") add_comparison("same", same, same);
+    // Alternate the sides for `rounds` rounds and keep each side's best pass, so load from other
+    // processes on a shared machine penalises both alike.
+    for (std::int64_t round = 0; round < rounds; ++round)
+      for (auto& c : comparisons) {
+        c.cpp_tps = std::max(c.cpp_tps, cpp_pass(*c.cpp_batches));
+        if (skip_python) continue;
+        const nlohmann::json r = python_pass(*c.python_batches);
+        if (r["tokens_per_s"].get<double>() > c.python_tps) c.python_tps = r["tokens_per_s"].get<double>();
+        c.python_rss = std::max(c.python_rss, r["peak_rss_mb"].get<double>());
+        c.torch_version = r["torch"].get<std::string>();
       }
-      if (!skip_python) {
-        nlohmann::json r = python_pass();
-        if (py.is_null() || r["tokens_per_s"].get<double>() > py["tokens_per_s"].get<double>()) py = r;
-      }
-    }
     const double cpp_rss = peak_rss_mb();
+    const double peak = bf16_matmul_gflops(1024);
+    const double linear_params =
+        static_cast<double>(layers) * static_cast<double>(hidden * (heads * (hidden / heads)) * 2 +
+                                                          hidden * kv_heads * (hidden / heads) * 2 + 3 * hidden * inter);
+
     std::cout << fmt::format(
-        "LoRA step, {} timed steps x batch {} (lengths from {}/train.jsonl, max {}), hidden {} x {} layers, "
-        "rank {} all-linear, bf16 autocast {}, {} threads, best of {} alternating rounds\n",
-        steps, batch, data_dir, max_length, hidden, layers, rank, bf16 ? "on" : "off", threads, rounds);
-    std::cout << fmt::format("| implementation | tokens/s | peak RSS MB | model GFLOP/s | of bf16 matmul peak |\n|---|---|---|---|---|\n");
-    std::cout << fmt::format("| mcip (C++/LibTorch) | {:.0f} | {:.0f} | {:.1f} | {:.1f}% |\n", cpp_tps, cpp_rss,
-                             flops / seconds / 1e9, 100 * flops / seconds / 1e9 / peak);
-    if (!py.is_null()) {
-      const double pys = py["seconds"].get<double>();
-      std::cout << fmt::format("| PyTorch eager (Python {}) | {:.0f} | {:.0f} | {:.1f} | {:.1f}% |\n", py["torch"].get<std::string>(),
-                               py["tokens_per_s"].get<double>(), py["peak_rss_mb"].get<double>(), flops / pys / 1e9,
-                               100 * flops / pys / 1e9 / peak);
-      std::cout << fmt::format("speedup: {:.2f}x tokens/s\n", cpp_tps / py["tokens_per_s"].get<double>());
+        "LoRA step, {} timed steps x batch {} ({} warmup) from {}/train.jsonl (max_length {}), hidden {} x {} layers, "
+        "GQA {}/{}, rank {} all-linear, bf16 autocast {}, {} threads, best of {} alternating rounds\n",
+        steps, batch, warmup, data_dir, max_length, hidden, layers, heads, kv_heads, rank, bf16 ? "on" : "off", threads,
+        rounds);
+    std::cout << "| comparison | implementation | batches | real tokens/s | padding | peak RSS MB | model GFLOP/s | of bf16 "
+                 "matmul rate |\n|---|---|---|---|---|---|---|---|\n";
+    for (const auto& c : comparisons) {
+      auto row = [&](const std::string& impl, const Lengths& batches, const std::string& kind, double tps, double rss) {
+        const double real = static_cast<double>(timed_tokens(batches, warmup, false));
+        const double pad = static_cast<double>(timed_tokens(batches, warmup, true));
+        const double secs = real / tps;
+        const double gflops = step_flops(batches, warmup, linear_params, hidden, layers) / secs / 1e9;
+        std::cout << fmt::format("| {} | {} | {} | {:.0f} | {:.1f}% | {:.0f} | {:.1f} | {:.1f}% |\n", c.name, impl, kind, tps,
+                                 100.0 * (pad - real) / pad, rss, gflops, 100.0 * gflops / peak);
+      };
+      const std::string cpp_kind = "length-bucketed", py_kind = c.name == "real" ? "random" : "length-bucketed";
+      row("mcip (C++/LibTorch)", *c.cpp_batches, cpp_kind, c.cpp_tps, cpp_rss);
+      if (c.python_tps > 0) row(fmt::format("PyTorch eager {}", c.torch_version), *c.python_batches, py_kind, c.python_tps, c.python_rss);
     }
+    for (const auto& c : comparisons)
+      if (c.python_tps > 0) std::cout << fmt::format("{}: {:.2f}x real tokens/s\n", c.name, c.cpp_tps / c.python_tps);
     std::cout << fmt::format("bf16 matmul 1024^3 on this machine: {:.1f} GFLOP/s ({} threads)\n", peak, threads);
     return 0;
   });

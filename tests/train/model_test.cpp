@@ -394,6 +394,66 @@ TEST(Lora, TrainsThroughAutogradOnABf16Base) {
     }
 }
 
+TEST(Lora, FusedFrozenProjectionsMatchSeparateOnesUnderAutocast) {
+  // One GEMM over q|k|v and gate|up with weights cast once must give what separate autocast
+  // linears give (dropout masks drawn in the same order), and follow in-place and replaced weights.
+  for (Family f : {Family::Llama, Family::Qwen2}) {
+    auto run = [&](bool fused, bool recompute) {
+      Decoder m = Decoder::random(tiny_config(classifier_spec(f)), 31);
+      LoraConfig lc;
+      lc.target_modules = {"all-linear"};
+      lc.dropout = 0.1;
+      apply_lora(m, lc);
+      mcip::train::test::randomize_lora_b(m);
+      m.score_weight.set_requires_grad(true);
+      m.train(true);
+      m.seed_dropout(5);
+      m.set_recompute(recompute);
+      m.set_fuse_frozen_projections(fused);
+      Batch b = pad_batch({{5, 9, 11, 40, 41, 42}, {12, 13}}, false, 0);
+      at::Tensor loss;
+      {
+        AutocastScope scope(c10::Device(c10::kCPU), true);
+        loss = m.classify(b).logsumexp(-1).sum();
+      }
+      loss.backward();
+      std::vector<at::Tensor> grads;
+      for (auto& p : m.trainable_parameters()) grads.push_back(p.grad().clone());
+      return std::make_pair(loss.item<double>(), grads);
+    };
+    auto [l0, g0] = run(false, false);
+    for (bool recompute : {false, true}) {
+      auto [l1, g1] = run(true, recompute);
+      EXPECT_NEAR(l0, l1, 1e-3 * std::abs(l0)) << static_cast<int>(f);
+      ASSERT_EQ(g0.size(), g1.size());
+      for (std::size_t i = 0; i < g0.size(); ++i)
+        EXPECT_LT(max_abs_diff(g0[i], g1[i]), 5e-2 * g0[i].abs().max().item<double>() + 1e-6) << i;
+    }
+
+    Decoder m = Decoder::random(tiny_config(classifier_spec(f)), 37);
+    LoraConfig lc;
+    lc.target_modules = {"all-linear"};
+    apply_lora(m, lc);
+    mcip::train::test::randomize_lora_b(m);
+    Batch b = pad_batch({{5, 9, 11, 40}, {12, 13}}, false, 0);
+    at::NoGradGuard g;
+    auto logits = [&](bool fused) {
+      m.set_fuse_frozen_projections(fused);
+      AutocastScope scope(c10::Device(c10::kCPU), true);
+      return m.classify(b);
+    };
+    const at::Tensor before = logits(true);
+    EXPECT_LT(max_abs_diff(before, logits(false)), 2e-2);
+    merge_lora(m);  // changes the base weights in place: the fused copy must follow
+    EXPECT_LT(max_abs_diff(logits(true), logits(false)), 2e-2);
+    EXPECT_LT(max_abs_diff(logits(true), before), 5e-2);
+    m.layers[0].up_proj.weight = m.layers[0].up_proj.weight * 3;  // a replaced tensor
+    const at::Tensor replaced = logits(true);
+    EXPECT_LT(max_abs_diff(replaced, logits(false)), 2e-2);
+    EXPECT_GT(max_abs_diff(replaced, before), 1e-2);
+  }
+}
+
 TEST(Decoder, KvCacheMatchesTheFullForward) {
   for (Family f : {Family::Llama, Family::Qwen2}) {
     Decoder m = Decoder::random(tiny_config(TinySpec{f}), 41);

@@ -1,13 +1,17 @@
 // End-to-end runs of `mcip-train configs/smoke.yaml` on the fixture dataset: outputs and their
-// layout, resume after SIGKILL, NaN handling, bad input, and 2-process data parallel.
+// layout, resume after SIGKILL, graceful stop on SIGTERM/SIGINT, a full disk (file-size limit)
+// while saving, NaN handling, bad input, and 2-process data parallel.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include <fmt/format.h>
@@ -66,6 +70,52 @@ std::map<std::int64_t, double> losses(const fs::path& out, const std::string& ph
 
 std::string base_args(const fs::path& out) {
   return fmt::format("{} data.dir={} output_dir={} threads=1", kSmoke, dataset().string(), out.string());
+}
+
+// Starts mcip-train in the background (output to `log`), optionally under a file-size limit.
+pid_t start(const std::string& args, const fs::path& log, rlim_t file_size_limit = RLIM_INFINITY) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const rlimit limit{file_size_limit, file_size_limit};
+    setrlimit(RLIMIT_FSIZE, &limit);
+    const std::string cmd = fmt::format("exec {} {} > '{}' 2>&1", kTrain, args, log.string());
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+// Exit code of a child, -signal if a signal ended it.
+int wait_for(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+// Sends `sig` once finetune step `step` is in metrics.jsonl; false if the run ended first.
+bool signal_at_step(pid_t pid, const fs::path& out, std::int64_t step, int sig) {
+  for (int i = 0; i < 12000; ++i) {
+    if (losses(out, "finetune").count(step)) return kill(pid, sig) == 0;
+    if (waitpid(pid, nullptr, WNOHANG) == pid) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+std::vector<fs::path> complete_checkpoints(const fs::path& out) {
+  std::vector<fs::path> done;
+  if (!fs::exists(out / "finetune" / "checkpoints")) return done;
+  for (const auto& e : fs::directory_iterator(out / "finetune" / "checkpoints"))
+    if (fs::exists(e.path() / "DONE")) done.push_back(e.path());
+  std::sort(done.begin(), done.end());
+  return done;
+}
+
+// file name -> bytes, of every file in a checkpoint directory
+std::map<std::string, std::string> files_of(const fs::path& dir) {
+  std::map<std::string, std::string> m;
+  for (const auto& e : fs::directory_iterator(dir)) m[e.path().filename().string()] = slurp(e.path());
+  return m;
 }
 
 }  // namespace
@@ -148,6 +198,69 @@ TEST(TrainerEndToEnd, ResumeAfterSigkillMatchesUninterruptedLosses) {
   for (const auto& [step, loss] : la) EXPECT_DOUBLE_EQ(lb.at(step), loss) << "step " << step;
   EXPECT_EQ(json::parse(slurp(a / "metrics.json"))["validation"]["confusion"],
             json::parse(slurp(b / "metrics.json"))["validation"]["confusion"]);
+}
+
+TEST(TrainerEndToEnd, SigtermCheckpointsThenAFullDiskKeepsCheckpointsThenResumeMatches) {
+  const std::string extra = " finetune.steps=14 finetune.checkpoint_every=4 finetune.eval_every=0";
+  const fs::path a = scratch("term-a"), b = scratch("term-b");
+  ASSERT_EQ(run(base_args(a) + extra, a / "log.txt"), 0) << slurp(a / "log.txt");
+
+  // SIGTERM mid-run: the current step finishes, a checkpoint of it is written, exit code 3.
+  pid_t pid = start(base_args(b) + extra, b / "log1.txt");
+  ASSERT_TRUE(signal_at_step(pid, b, 5, SIGTERM)) << "the run ended before the signal: " << slurp(b / "log1.txt");
+  ASSERT_EQ(wait_for(pid), 3) << slurp(b / "log1.txt");
+  const std::string log1 = slurp(b / "log1.txt");
+  EXPECT_NE(log1.find("stopped by SIGTERM after step"), std::string::npos) << log1;
+  const auto stopped = losses(b, "finetune");
+  ASSERT_FALSE(stopped.empty());
+  const std::int64_t stop_step = stopped.rbegin()->first;
+  EXPECT_GE(stop_step, 5);
+  EXPECT_LT(stop_step, 14);
+  auto done = complete_checkpoints(b);
+  ASSERT_FALSE(done.empty());
+  EXPECT_EQ(done.back().filename().string(), fmt::format("step-{:08d}", stop_step));
+  EXPECT_FALSE(fs::exists(b / "finetune" / "final"));
+
+  // The disk fills (a file-size limit below the optimizer state's size): the next save fails
+  // with exit code 1 and a clear message; the earlier checkpoints are untouched, nothing half
+  // written is left, and nothing is marked complete.
+  std::map<std::string, std::map<std::string, std::string>> before;
+  for (const auto& d : done) before[d.filename().string()] = files_of(d);
+  const auto optimizer_bytes = fs::file_size(done.back() / "optimizer.pt");
+  pid = start(base_args(b) + extra, b / "log2.txt", static_cast<rlim_t>(optimizer_bytes / 2));
+  const int rc = wait_for(pid);
+  const std::string log2 = slurp(b / "log2.txt");
+  ASSERT_EQ(rc, 1) << log2;
+  EXPECT_NE(log2.find("saving checkpoint"), std::string::npos) << log2;
+  EXPECT_NE(log2.find("earlier checkpoints are intact"), std::string::npos) << log2;
+  const auto after = complete_checkpoints(b);
+  ASSERT_EQ(after.size(), done.size());
+  for (const auto& d : after) EXPECT_EQ(files_of(d), before[d.filename().string()]) << d;
+  for (const auto& e : fs::directory_iterator(b / "finetune" / "checkpoints"))
+    EXPECT_EQ(e.path().filename().string().rfind(".tmp", 0), std::string::npos) << e.path();
+  EXPECT_FALSE(fs::exists(b / "finetune" / "final"));
+
+  // With space again the same command resumes from the SIGTERM checkpoint and logs the same
+  // per-step losses as the uninterrupted run.
+  ASSERT_EQ(run(base_args(b) + extra, b / "log3.txt"), 0) << slurp(b / "log3.txt");
+  EXPECT_NE(slurp(b / "log3.txt").find(fmt::format("step {}/14", stop_step)), std::string::npos) << slurp(b / "log3.txt");
+  const auto la = losses(a, "finetune"), lb = losses(b, "finetune");
+  ASSERT_EQ(la.size(), 14u);
+  ASSERT_EQ(lb.size(), 14u);
+  for (const auto& [step, loss] : la) EXPECT_DOUBLE_EQ(lb.at(step), loss) << "step " << step;
+  EXPECT_EQ(json::parse(slurp(a / "metrics.json"))["validation"]["confusion"],
+            json::parse(slurp(b / "metrics.json"))["validation"]["confusion"]);
+}
+
+TEST(TrainerEndToEnd, SigintStopsAfterTheStepWithACheckpoint) {
+  const fs::path out = scratch("int");
+  const pid_t pid = start(base_args(out) + " finetune.steps=14 finetune.checkpoint_every=0 finetune.eval_every=0", out / "log.txt");
+  ASSERT_TRUE(signal_at_step(pid, out, 3, SIGINT)) << "the run ended before the signal: " << slurp(out / "log.txt");
+  ASSERT_EQ(wait_for(pid), 3) << slurp(out / "log.txt");
+  EXPECT_NE(slurp(out / "log.txt").find("stopped by SIGINT after step"), std::string::npos) << slurp(out / "log.txt");
+  const auto done = complete_checkpoints(out);
+  ASSERT_EQ(done.size(), 1u);  // checkpoint_every=0: only the one written for the signal
+  EXPECT_EQ(done.back().filename().string(), fmt::format("step-{:08d}", losses(out, "finetune").rbegin()->first));
 }
 
 TEST(TrainerEndToEnd, NanLossStopsWithExitOneAndKeepsLastCheckpoint) {

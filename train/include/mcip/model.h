@@ -104,6 +104,11 @@ class Decoder {
   // Activation recomputation: layers keep only their inputs and rerun in backward.
   void set_recompute(bool on) { recompute_ = on; }
   bool recompute() const { return recompute_; }
+  // Under autocast, frozen projections that read the same input (q|k|v, gate|up) run as one GEMM
+  // over their weights concatenated once in the autocast dtype, instead of autocast casting each
+  // weight at every call. Rebuilt when a weight changes (in place or replaced). On by default;
+  // costs one copy of those weights in the autocast dtype.
+  void set_fuse_frozen_projections(bool on) { fuse_frozen_ = on; }
 
   // Final-norm hidden states [b, t, hidden].
   at::Tensor hidden_states(const Batch& batch);
@@ -136,6 +141,9 @@ class Decoder {
   at::Tensor layer_forward(std::int64_t layer, const at::Tensor& hidden, const LayerInputs& in, at::Generator* gen,
                            KvCache* cache = nullptr);
   at::Tensor linear_forward(const Linear& linear, const at::Tensor& x, at::Generator* gen) const;
+  // The outputs of several linears applied to one input (fused when possible, see above).
+  std::vector<at::Tensor> projections(std::size_t slot, const std::vector<const Linear*>& parts, const at::Tensor& x,
+                                      at::Generator* gen);
   std::vector<at::Tensor> layer_parameters(std::int64_t layer);
 
   at::Tensor embed_tokens, norm, lm_head, score_weight;
@@ -150,9 +158,20 @@ class Decoder {
   LayerInputs layer_inputs(const Batch& batch, const at::Tensor& mask, std::int64_t queries) const;
   const at::Tensor& output_embedding() const { return config_.tie_word_embeddings ? embed_tokens : lm_head; }
 
+  struct FusedProjection {
+    at::Tensor weight, bias;           // parts concatenated along the output dimension, in `dtype`
+    at::ScalarType dtype = at::kFloat;
+    std::vector<at::Tensor> sources;   // the part tensors it was built from (held: no address reuse)
+    std::vector<std::int64_t> versions;
+  };
+  const FusedProjection* fused_projection(std::size_t slot, const std::vector<const Linear*>& parts, at::ScalarType dtype);
+  at::Tensor lora_delta(const LoraAdapter& lora, at::Tensor h, at::Generator* gen) const;
+
   ModelConfig config_;
   bool training_ = false;
   bool recompute_ = false;
+  bool fuse_frozen_ = true;
+  std::vector<FusedProjection> fused_;  // slot 2*layer: q|k|v, 2*layer+1: gate|up
   at::Generator dropout_gen_;
 };
 

@@ -18,6 +18,14 @@ class TrainingFailure : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// SIGINT or SIGTERM stopped the run after the current step, and a resume checkpoint was
+// written: rerunning the same command continues with identical results. Exit code 3.
+class TrainingInterrupted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+constexpr int kExitInterrupted = 3;
+
 // Runs every enabled phase. Writes under config.output_dir:
 //   tokenizer/tokenizer.model          (when trained here)
 //   pretrain/{checkpoints/,final/}     (Hugging Face layout + tokenizer.model)

@@ -19,6 +19,10 @@ bool autocast_active(const at::Tensor& x) {
   return x.is_cuda() ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
 }
 
+at::ScalarType autocast_dtype(const at::Tensor& x) {
+  return x.is_cuda() ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+}
+
 at::Tensor dropout(const at::Tensor& x, double p, at::Generator* gen) {
   // Masks are drawn on the model's CPU generator so runs are reproducible whatever the device.
   at::Tensor keep = at::empty(x.sizes(), at::TensorOptions().dtype(at::kFloat)).bernoulli_(1.0 - p, *gen);
@@ -230,15 +234,77 @@ void Decoder::to(c10::Device device, std::optional<at::ScalarType> base_dtype) {
   for (auto& [name, t] : named_lora_tensors()) move(t, std::nullopt);
 }
 
+at::Tensor Decoder::lora_delta(const LoraAdapter& lora, at::Tensor h, at::Generator* gen) const {
+  if (training_ && lora.dropout > 0) h = dropout(h, lora.dropout, gen);
+  if (!autocast_active(h) && h.scalar_type() != lora.A.scalar_type()) h = h.to(lora.A.scalar_type());
+  // The scale goes on the rank-r intermediate, out/r times smaller than the output.
+  return at::linear(at::linear(h, lora.A).mul_(lora.scale), lora.B);
+}
+
 at::Tensor Decoder::linear_forward(const Linear& linear, const at::Tensor& x, at::Generator* gen) const {
   at::Tensor y = at::linear(x, linear.weight, linear.bias);
   const LoraAdapter* lora = linear.lora.get();
   if (!lora || lora->merged) return y;
-  at::Tensor h = x;
-  if (training_ && lora->dropout > 0) h = dropout(h, lora->dropout, gen);
-  if (!autocast_active(h) && h.scalar_type() != lora->A.scalar_type()) h = h.to(lora->A.scalar_type());
-  at::Tensor delta = at::linear(at::linear(h, lora->A), lora->B).mul_(lora->scale);
-  return y + delta.to(y.scalar_type());
+  return y + lora_delta(*lora, x, gen).to(y.scalar_type());
+}
+
+const Decoder::FusedProjection* Decoder::fused_projection(std::size_t slot, const std::vector<const Linear*>& parts,
+                                                          at::ScalarType dtype) {
+  const bool biased = parts.front()->bias.defined();
+  for (const Linear* p : parts) {
+    // Trainable weights change every step (autocast caches their casts per step already), and a
+    // weight already in the compute dtype needs no cast: fusing would only duplicate it.
+    if (p->weight.requires_grad() || p->weight.scalar_type() == dtype) return nullptr;
+    if (p->bias.defined() != biased || (biased && p->bias.requires_grad())) return nullptr;
+  }
+  std::vector<at::Tensor> sources;
+  for (const Linear* p : parts) {
+    sources.push_back(p->weight);
+    if (biased) sources.push_back(p->bias);
+  }
+  if (fused_.size() <= slot) fused_.resize(slot + 1);
+  FusedProjection& f = fused_[slot];
+  bool fresh = f.weight.defined() && f.dtype == dtype && f.sources.size() == sources.size();
+  for (std::size_t i = 0; fresh && i < sources.size(); ++i)
+    fresh = f.sources[i].is_same(sources[i]) && f.versions[i] == sources[i]._version();
+  if (fresh) return &f;
+  c10::NoGradGuard no_grad;
+  std::vector<at::Tensor> weights, biases;
+  for (const Linear* p : parts) {
+    weights.push_back(p->weight);
+    if (biased) biases.push_back(p->bias);
+  }
+  f.weight = at::cat(weights, 0).to(dtype);
+  f.bias = biased ? at::cat(biases, 0).to(dtype) : at::Tensor();
+  f.dtype = dtype;
+  f.versions.clear();
+  for (const auto& t : sources) f.versions.push_back(t._version());
+  f.sources = std::move(sources);
+  return &f;
+}
+
+std::vector<at::Tensor> Decoder::projections(std::size_t slot, const std::vector<const Linear*>& parts,
+                                             const at::Tensor& x, at::Generator* gen) {
+  std::vector<at::Tensor> out;
+  // Under autocast one explicit cast of the shared input serves every GEMM that reads it
+  // (autocast would cast it again for each one, and sum as many casts in backward).
+  const bool autocast = autocast_active(x);
+  const at::Tensor xc = autocast ? x.to(autocast_dtype(x)) : x;
+  const FusedProjection* fused = autocast && fuse_frozen_ ? fused_projection(slot, parts, xc.scalar_type()) : nullptr;
+  if (!fused) {
+    for (const Linear* p : parts) out.push_back(linear_forward(*p, xc, gen));
+    return out;
+  }
+  std::vector<std::int64_t> sizes;
+  for (const Linear* p : parts) sizes.push_back(p->weight.size(0));
+  // split (not narrow): its backward concatenates the parts' gradients once instead of
+  // zero-filling a full-width gradient per part and summing them.
+  out = at::linear(xc, fused->weight, fused->bias).split_with_sizes(sizes, -1);
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const LoraAdapter* lora = parts[i]->lora.get();
+    if (lora && !lora->merged) out[i] = out[i] + lora_delta(*lora, xc, gen).to(out[i].scalar_type());
+  }
+  return out;
 }
 
 at::Tensor Decoder::attention(std::int64_t layer, const at::Tensor& x, const LayerInputs& in, at::Generator* gen,
@@ -246,9 +312,10 @@ at::Tensor Decoder::attention(std::int64_t layer, const at::Tensor& x, const Lay
   const DecoderLayer& l = layers[static_cast<std::size_t>(layer)];
   const auto& c = config_;
   const std::int64_t b = x.size(0), t = x.size(1);
-  at::Tensor q = linear_forward(l.q_proj, x, gen).view({b, t, c.num_attention_heads, c.head_dim}).transpose(1, 2);
-  at::Tensor k = linear_forward(l.k_proj, x, gen).view({b, t, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
-  at::Tensor v = linear_forward(l.v_proj, x, gen).view({b, t, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
+  auto qkv = projections(2 * static_cast<std::size_t>(layer), {&l.q_proj, &l.k_proj, &l.v_proj}, x, gen);
+  at::Tensor q = qkv[0].view({b, t, c.num_attention_heads, c.head_dim}).transpose(1, 2);
+  at::Tensor k = qkv[1].view({b, t, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
+  at::Tensor v = qkv[2].view({b, t, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
   q = apply_rope(q, in.cos, in.sin);
   k = apply_rope(k, in.cos, in.sin);
   v = v.contiguous();
@@ -273,8 +340,11 @@ at::Tensor Decoder::layer_forward(std::int64_t layer, const at::Tensor& hidden, 
   const double eps = config_.rms_norm_eps;
   at::Tensor h = hidden + attention(layer, rms_norm(hidden, l.input_layernorm, eps), in, gen, cache);
   at::Tensor x = rms_norm(h, l.post_attention_layernorm, eps);
-  at::Tensor act = at::silu(linear_forward(l.gate_proj, x, gen)) * linear_forward(l.up_proj, x, gen);
-  return h + linear_forward(l.down_proj, act, gen);
+  auto gate_up = projections(2 * static_cast<std::size_t>(layer) + 1, {&l.gate_proj, &l.up_proj}, x, gen);
+  // SiLU in at least fp32: more exact, and LibTorch's CPU silu backward is ~4x slower in bf16.
+  at::Tensor gate = gate_up[0];
+  at::Tensor act = at::silu(gate.to(accumulate_type(gate.scalar_type()))) * gate_up[1];
+  return h + linear_forward(l.down_proj, act.to(gate.scalar_type()), gen);
 }
 
 std::vector<at::Tensor> Decoder::layer_parameters(std::int64_t layer) {
@@ -323,6 +393,12 @@ Decoder::LayerInputs Decoder::layer_inputs(const Batch& batch, const at::Tensor&
   at::Tensor emb = at::cat({freqs, freqs}, -1);
   in.cos = emb.cos().unsqueeze(1);
   in.sin = emb.sin().unsqueeze(1);
+  // Under autocast q and k come out of the projections in the autocast dtype: cast the tables
+  // once per batch, not twice per layer.
+  if (autocast_active(emb)) {
+    in.cos = in.cos.to(autocast_dtype(emb));
+    in.sin = in.sin.to(autocast_dtype(emb));
+  }
   in.mask_bias = attention_mask_bias(mask, batch.segment_ids, config_.sliding_window, queries);
   return in;
 }

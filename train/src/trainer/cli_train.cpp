@@ -23,7 +23,13 @@ int run_train_command(const TrainCommand& command) {
     std::cout << config.effective.dump(2) << "\n";
     return 0;
   }
-  run_training(config, std::cout);
+  try {
+    run_training(config, std::cout);
+  } catch (const TrainingInterrupted& e) {
+    std::cout.flush();
+    std::cerr << "mcip-train: " << e.what() << "\n";
+    return kExitInterrupted;
+  }
   return 0;
 }
 

@@ -3,6 +3,9 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <cstdlib>
 
@@ -35,7 +38,9 @@ int env_int(const char* name, int fallback, int min, int max) {
 
 struct Distributed::Group {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  c10::Device device{c10::kCPU};  // where collective buffers live (the GPU for NCCL)
+  std::string backend;
 };
 
 Distributed::Distributed() = default;
@@ -43,7 +48,12 @@ Distributed::Distributed(Distributed&&) noexcept = default;
 Distributed& Distributed::operator=(Distributed&&) noexcept = default;
 Distributed::~Distributed() = default;
 
-Distributed Distributed::from_environment(std::chrono::milliseconds timeout) {
+c10::Device Distributed::device_for_process(c10::Device resolved, bool index_given) {
+  if (!resolved.is_cuda() || index_given || env_int("WORLD_SIZE", 1, 1, 1 << 16) == 1) return resolved;
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env_int("LOCAL_RANK", env_int("RANK", 0, 0, 1 << 16), 0, 1 << 15)));
+}
+
+Distributed Distributed::from_environment(std::chrono::milliseconds timeout, c10::Device device) {
   Distributed d;
   d.world_ = env_int("WORLD_SIZE", 1, 1, 1 << 16);
   d.rank_ = env_int("RANK", 0, 0, d.world_ - 1);
@@ -59,10 +69,23 @@ Distributed Distributed::from_environment(std::chrono::milliseconds timeout) {
   d.group_ = std::make_unique<Group>();
   try {
     d.group_->store = c10::make_intrusive<c10d::TCPStore>(addr, so);
-    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(addr));
-    options->threads = 1;
-    d.group_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(d.group_->store, d.rank_, d.world_, options);
+#ifdef USE_C10D_NCCL
+    // Untested in this repository's CI (CPU-only LibTorch); follows torch.distributed's NCCL setup.
+    if (device.is_cuda()) {
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = timeout;
+      d.group_->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(d.group_->store, d.rank_, d.world_, options);
+      d.group_->device = device;
+      d.group_->backend = "nccl";
+    }
+#endif
+    if (!d.group_->pg) {
+      auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(addr));
+      options->threads = 1;
+      d.group_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(d.group_->store, d.rank_, d.world_, options);
+      d.group_->backend = device.is_cuda() ? "gloo; this LibTorch has no NCCL" : "gloo";
+    }
   } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format("distributed: rank {} of {} could not join {}:{}: {}", d.rank_, d.world_, addr,
                                          port, e.what()));
@@ -71,13 +94,13 @@ Distributed Distributed::from_environment(std::chrono::milliseconds timeout) {
 }
 
 std::string Distributed::describe() const {
-  return world_ == 1 ? "single process" : fmt::format("rank {} of {} (gloo)", rank_, world_);
+  return world_ == 1 ? "single process" : fmt::format("rank {} of {} ({})", rank_, world_, group_->backend);
 }
 
 void Distributed::all_reduce_sum(const std::vector<at::Tensor>& tensors) {
   if (world_ == 1 || tensors.empty()) return;
   std::vector<at::Tensor> flat_parts;
-  for (const auto& t : tensors) flat_parts.push_back(t.reshape({-1}).to(at::kFloat));
+  for (const auto& t : tensors) flat_parts.push_back(t.reshape({-1}).to(group_->device, at::kFloat));
   std::vector<at::Tensor> buffer{at::cat(flat_parts)};
   group_->pg->allreduce(buffer)->wait();
   std::int64_t at = 0;
@@ -90,9 +113,9 @@ void Distributed::all_reduce_sum(const std::vector<at::Tensor>& tensors) {
 
 void Distributed::all_reduce_sum(std::vector<double>& values) {
   if (world_ == 1 || values.empty()) return;
-  at::Tensor t = at::tensor(values, at::TensorOptions().dtype(at::kDouble));
-  std::vector<at::Tensor> buffer{t};
+  std::vector<at::Tensor> buffer{at::tensor(values, at::TensorOptions().dtype(at::kDouble)).to(group_->device)};
   group_->pg->allreduce(buffer)->wait();
+  const at::Tensor t = buffer[0].cpu();
   for (size_t i = 0; i < values.size(); ++i) values[i] = t[static_cast<std::int64_t>(i)].item<double>();
 }
 

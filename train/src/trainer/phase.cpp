@@ -18,6 +18,7 @@
 #include "mcip/tokenizer.h"
 #include "mcip/trainer.h"
 #include "mcip/trainer_metrics.h"
+#include "stop_signal.h"
 
 namespace mcip::train {
 namespace fs = std::filesystem;
@@ -440,8 +441,10 @@ PhaseResult run_phase(PhaseContext& ctx) {
       if (window_count > 0) (loss / window_count).backward();
       loss_sum += loss.item<double>();
     }
-    std::vector<double> reduced{loss_sum};
+    // The stop request rides on the loss all-reduce so every process stops after the same step.
+    std::vector<double> reduced{loss_sum, StopSignalScope::received() != 0 ? 1.0 : 0.0};
     ctx.dist.all_reduce_sum(reduced);
+    const bool stop_requested = reduced[1] > 0;
     std::vector<at::Tensor> grads;
     for (auto& p : params)
       if (p.grad().defined()) grads.push_back(p.grad());
@@ -507,7 +510,15 @@ PhaseResult run_phase(PhaseContext& ctx) {
         }
       }
     }
-    if (last || stopped_early || (P.checkpoint_every > 0 && state.step % P.checkpoint_every == 0)) save_checkpoint_now();
+    if (last || stopped_early || stop_requested || (P.checkpoint_every > 0 && state.step % P.checkpoint_every == 0))
+      save_checkpoint_now();
+    if (stop_requested) {
+      const int sig = StopSignalScope::received();
+      throw TrainingInterrupted(fmt::format(
+          "[{}] stopped by {} after step {}/{}; checkpoint {} written. Rerun the same command to resume.", ctx.name,
+          sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal on another process", state.step, total_steps,
+          (ckpt_dir / fmt::format("step-{:08d}", state.step)).string()));
+    }
   }
 
   // Final: the best snapshot if an earlier evaluation beat the end state, then the full report.

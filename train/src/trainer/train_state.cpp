@@ -10,6 +10,9 @@
 #include <c10/util/StringUtil.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -23,12 +26,29 @@ namespace {
 
 constexpr const char* kDone = "DONE";
 
+// Writes and fsyncs an archive. Torch's own file writer cannot report a short write (a full
+// disk): its destructor throws while finishing the zip, which ends the process in
+// std::terminate. So torch writes through a function that always accepts the bytes and keeps
+// the first error, and the error is raised here once torch is done.
+void save_archive(torch::serialize::OutputArchive& archive, const fs::path& file) {
+  FILE* f = std::fopen(file.c_str(), "wb");
+  if (!f) throw std::runtime_error(fmt::format("cannot create {}: {}", file.string(), std::strerror(errno)));
+  int error = 0;
+  archive.save_to([&](const void* data, size_t n) -> size_t {
+    if (error == 0 && n > 0 && std::fwrite(data, 1, n, f) != n) error = errno ? errno : EIO;
+    return n;
+  });
+  if (std::fflush(f) != 0 && error == 0) error = errno;
+  if (::fsync(fileno(f)) != 0 && error == 0) error = errno;
+  if (std::fclose(f) != 0 && error == 0) error = errno;
+  if (error != 0) throw std::runtime_error(fmt::format("writing {} failed: {}", file.string(), std::strerror(error)));
+}
+
 void write_tensors(const fs::path& file, Decoder& model) {
   torch::serialize::OutputArchive archive;
   for (auto& [name, t] : named_trainable(model)) archive.write(name, t->detach());
   archive.write("rng.dropout", model.dropout_generator().get_state());
-  archive.save_to(file.string());
-  fsync_file(file);
+  save_archive(archive, file);
 }
 
 void read_tensors(const fs::path& file, Decoder& model) {
@@ -122,8 +142,7 @@ void save_train_checkpoint(const fs::path& checkpoints_dir, Decoder& model, torc
     {
       torch::serialize::OutputArchive archive;
       optimizer.save(archive);
-      archive.save_to((tmp / "optimizer.pt").string());
-      fsync_file(tmp / "optimizer.pt");
+      save_archive(archive, tmp / "optimizer.pt");
     }
     write_file_atomic(tmp / "state.json", state.to_json().dump(2) + "\n");
     fsync_directory(tmp);
