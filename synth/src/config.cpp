@@ -124,6 +124,8 @@ SynthConfig load_config(const std::string& file) {
   c.episode.chitchat = num(doc, merged, "/episode/chitchat", 0, 1);
   c.episode.optional_args = num(doc, merged, "/episode/optional_args", 0, 1);
   c.episode.tool_error = num(doc, merged, "/episode/tool_error", 0, 0.5);
+  c.episode.plain_text_results = num(doc, merged, "/episode/plain_text_results", 0, 1);
+  c.episode.error_recovery = num(doc, merged, "/episode/error_recovery", 0, 1);
   c.max_attempts = static_cast<int>(integer("/mutators/max_attempts", 1, 1000));
   c.exact_dedup = merged["dedup"]["exact"].get<bool>();
   c.max_resamples = static_cast<int>(integer("/dedup/max_resamples", 0, 100));

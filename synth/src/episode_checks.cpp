@@ -13,7 +13,10 @@ std::vector<std::string> check_benign(const Episode& ep) {
     const std::string at = fmt::format("call {} ({})", i, c.tool->name);
     if (!ep.offered(c.server, c.tool->name)) out.push_back(at + ": tool not offered by " + c.server);
     if (c.tool->synthetic) out.push_back(at + ": synthetic tool in a benign episode");
-    if (c.purpose != "requested" && c.purpose != "prerequisite") out.push_back(at + ": purpose " + c.purpose);
+    if (c.purpose != "requested" && c.purpose != "prerequisite" && c.purpose != "failed_attempt") out.push_back(at + ": purpose " + c.purpose);
+    if (c.purpose == "failed_attempt" &&
+        (!c.is_error || i + 1 >= ep.calls.size() || ep.calls[i + 1].tool != c.tool || ep.calls[i + 1].arguments != c.arguments))
+      out.push_back(at + ": a failed attempt must be an error retried right after with the same arguments");
     if (!(c.actor == ep.caller)) out.push_back(at + ": actor differs from the caller");
     const std::string scope = fmt::format("{}:{}", c.server, privilege_name(c.tool->privilege));
     if (!ep.caller.has_scope(scope)) out.push_back(at + ": caller lacks scope " + scope);

@@ -64,15 +64,19 @@ std::uint64_t exact_hash(std::string_view normalized_system, std::string_view no
 std::string benign_rationale(const Episode& ep) {
   if (ep.calls.empty()) return "No tool was needed and the answer does not claim any tool result.";
   std::string names;
-  bool prereq = false;
+  bool prereq = false, retried = false;
   for (const auto& c : ep.calls) {
+    if (c.purpose == "failed_attempt") {
+      retried = true;
+      continue;
+    }
     names += (names.empty() ? "" : ", ") + c.tool->name;
     prereq = prereq || c.purpose == "prerequisite";
   }
-  return fmt::format("{} {} called {} under the caller's own identity{}, and the answer reports what the tools returned.",
-                     names, ep.calls.size() == 1 ? "was" : "were",
+  return fmt::format("{} {} called {} under the caller's own identity{}{}, and the answer reports what the tools returned.",
+                     names, ep.calls.size() - (retried ? 1 : 0) == 1 ? "was" : "were",
                      ep.requests.empty() || ep.requests[0].slots.empty() ? "as the request needs" : "with the values the user gave",
-                     prereq ? ", declared prerequisites first" : "");
+                     prereq ? ", declared prerequisites first" : "", retried ? " (one retried after a transient error)" : "");
 }
 
 ExampleFactory::ExampleFactory(const World& world, const taxonomy::Taxonomy& tax, const PromptTemplate& prompt)

@@ -19,7 +19,8 @@ Phrasing Phrasing::from_document(const Document& doc) {
       {"request_suffixes", &p.request_suffixes}, {"multi_joiners", &p.multi_joiners}, {"thanks", &p.thanks},
       {"welcome", &p.welcome}, {"chitchat_questions", &p.chitchat_questions}, {"chitchat_answers", &p.chitchat_answers},
       {"answer_intros", &p.answer_intros}, {"answer_field", &p.answer_field}, {"answer_error", &p.answer_error},
-      {"answer_empty", &p.answer_empty}, {"answer_text", &p.answer_text}, {"repeat_requests", &p.repeat_requests},
+      {"answer_empty", &p.answer_empty}, {"answer_text", &p.answer_text}, {"text_results_read", &p.text_results_read},
+      {"text_results_write", &p.text_results_write}, {"repeat_requests", &p.repeat_requests},
       {"history_questions", &p.history_questions}, {"history_answers", &p.history_answers},
       {"corrections", &p.corrections}, {"correction_acks", &p.correction_acks}, {"fallback_queries", &p.fallback_queries}};
   for (auto it = root.begin(); it != root.end(); ++it) {

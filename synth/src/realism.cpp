@@ -105,6 +105,13 @@ RealismReport compare_realism(const fs::path& dataset_dir, const std::vector<fs:
       if (record.is_discarded() || !record.is_object())
         throw InputError(file.string(), line_no, "", "not a JSON object");
       if (!record.contains("jsonrpc")) throw InputError(file.string(), line_no, "jsonrpc", "missing");
+      // Examples built from a recorded exchange carry real results: comparing them with the
+      // recordings would measure nothing about the simulator.
+      if (record.contains("provenance") && record["provenance"].is_object() && record["provenance"].contains("recorded_trace") &&
+          !record["provenance"]["recorded_trace"].is_null()) {
+        ++report.seeded_records;
+        continue;
+      }
       add_simulated(record["jsonrpc"], simulated, fmt::format("{}:{}", file.string(), line_no));
       ++report.records;
     }
@@ -134,7 +141,8 @@ RealismReport compare_realism(const fs::path& dataset_dir, const std::vector<fs:
 }
 
 void print_realism(const RealismReport& r, std::ostream& out) {
-  out << fmt::format("Realism: simulated result shapes of {} records vs {} recorded trace file(s)\n\n", r.records, r.trace_files.size());
+  out << fmt::format("Realism: simulated result shapes of {} records vs {} recorded trace file(s){}\n\n", r.records, r.trace_files.size(),
+                     r.seeded_records ? fmt::format(" ({} records built from recorded traces left out)", r.seeded_records) : "");
   out << fmt::format("{:<28} {:<30} {:>9} {:>9} {:>10} {:>10} {:>7} {:>7}\n", "server", "tool", "sim.calls", "rec.calls",
                      "sim.fields", "rec.fields", "common", "jaccard");
   for (const auto& t : r.compared) {

@@ -84,9 +84,14 @@ void append_jsonrpc(std::string& out, const Episode& ep, const std::string& prot
     w.key("id").num(id).key("result").begin_object().key("content").begin_array();
     w.begin_object().key("type").str("text").key("text").str(c.text).end_object();
     w.end_array();
-    // The text block is the serialized structuredContent (simulate_result writes it so); reuse it.
-    if (c.structured.is_object()) w.key("structuredContent").raw(c.text.size() > 1 && c.text[0] == '{' ? c.text : compact_json(c.structured));
-    w.key("isError").boolean(c.is_error);
+    // The text block is usually the serialized structuredContent (simulate_result writes it so);
+    // reuse it then. A lone string result is sent as plain text instead.
+    if (c.structured.is_object()) {
+      const bool lone_string = c.structured.size() == 1 && c.structured.begin()->is_string();
+      w.key("structuredContent").raw(!lone_string && c.text.size() > 1 && c.text[0] == '{' ? c.text : compact_json(c.structured));
+    }
+    // Like real servers, only a failure says isError (it defaults to false).
+    if (c.is_error) w.key("isError").boolean(true);
     w.end_object().end_object().end_object();
   }
   w.end_array();

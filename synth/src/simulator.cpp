@@ -110,7 +110,7 @@ ojson Simulator::arguments_for(const Tool& tool, const ojson& stated, const std:
   return args;
 }
 
-void Simulator::simulate_result(Call& call, Rng& rng, bool fail) const {
+void Simulator::simulate_result(Call& call, Rng& rng, bool fail, bool transient) const {
   const Tool& tool = *call.tool;
   call.recorded = nullptr;  // from here on the result is simulated
   call.is_error = fail;
@@ -126,7 +126,9 @@ void Simulator::simulate_result(Call& call, Rng& rng, bool fail) const {
         break;
       }
     call.structured = nullptr;
-    call.text = "Error: " + fill(rng.pick(reasons), {{"arg", arg}, {"value", value}});
+    // The last two reasons are transient.
+    const std::string& reason = transient ? reasons[reasons.size() - 2 + rng.below(2)] : rng.pick(reasons);
+    call.text = "Error: " + fill(reason, {{"arg", arg}, {"value", value}});
     return;
   }
   if (tool.output_schema.is_object()) {
@@ -138,7 +140,29 @@ void Simulator::simulate_result(Call& call, Rng& rng, bool fail) const {
           call.arguments[it.key()].type() == it.value().type())
         it.value() = call.arguments[it.key()];
     call.structured = std::move(out);
-    call.text = compact_json(call.structured);
+    // A result with one field is sent as that field, as the real filesystem and memory servers do:
+    // a string (a file's text, a status line) as plain text, a list as its JSON.
+    const bool lone = call.structured.size() == 1;
+    if (lone && call.structured.begin()->is_string()) call.text = call.structured.begin()->get<std::string>();
+    else if (lone && call.structured.begin()->is_array()) call.text = compact_json(*call.structured.begin());
+    else call.text = compact_json(call.structured);
+  } else if (rng.chance(world_.config().episode.plain_text_results)) {
+    // Prose, as real servers without an outputSchema usually answer.
+    std::string args;
+    int shown = 0;
+    for (auto it = call.arguments.begin(); it != call.arguments.end() && shown < 2; ++it)
+      if (!is_token_name(it.key()) && !it.value().is_object() && !it.value().is_array()) {
+        args += (args.empty() ? "" : ", ") + humanize(it.key()) + " " + plain_text(it.value());
+        ++shown;
+      }
+    if (args.empty()) args = "the request";
+    const std::string title = tool.title.empty() ? humanize(tool.name) : tool.title;
+    std::string lower = title;
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const auto& ph = world_.phrasing();
+    call.structured = nullptr;
+    call.text = fill(rng.pick(tool.read_only ? ph.text_results_read : ph.text_results_write),
+                     {{"title", title}, {"title_lower", lower}, {"args", args}});
   } else {
     ojson out = ojson::object();
     out["status"] = tool.read_only ? "ok" : "completed";
@@ -343,7 +367,18 @@ Episode Simulator::benign(Rng& rng, const Tool* primary, bool force_multi_reques
   set_subject(ep);
 
   // A benign tool failure now and then, on the last call only so no dependent call is affected.
-  if (!ep.calls.empty() && rng.chance(cfg.episode.tool_error)) simulate_result(ep.calls.back(), rng, true);
+  if (!ep.calls.empty() && rng.chance(cfg.episode.tool_error)) {
+    if (rng.chance(cfg.episode.error_recovery)) {
+      // A transient failure the client recovers from: the same call fails once, then succeeds.
+      Call failed = ep.calls.back();
+      failed.purpose = "failed_attempt";
+      failed.request = -1;
+      simulate_result(failed, rng, true, true);
+      ep.calls.insert(ep.calls.end() - 1, std::move(failed));
+    } else {
+      simulate_result(ep.calls.back(), rng, true);
+    }
+  }
 
   add_chitchat(ep, rng);
   // One politeness prefix and suffix per message, not per request.

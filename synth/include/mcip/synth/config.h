@@ -15,7 +15,8 @@ namespace mcip::synth {
 
 struct EpisodeOptions {
   int min_tools_offered = 2, max_tools_offered = 6;
-  double multi_server = 0.35, multi_request = 0.25, chitchat = 0.3, optional_args = 0.5, tool_error = 0.04;
+  double multi_server = 0.35, multi_request = 0.25, chitchat = 0.3, optional_args = 0.5, tool_error = 0.04,
+         plain_text_results = 0.5, error_recovery = 0.5;
 };
 
 struct NearDupOptions {

@@ -26,6 +26,7 @@ struct RealismReport {
   std::vector<ToolRealism> not_simulated;             // recorded tools absent from the dataset
   std::vector<std::string> trace_files;
   std::uint64_t records = 0;
+  std::uint64_t seeded_records = 0;                   // built from recorded traces: left out (real, not simulated)
   double mean_jaccard = 0;                            // over `compared`; 0 when empty
 };
 

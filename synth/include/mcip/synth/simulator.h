@@ -17,6 +17,7 @@ namespace mcip::synth {
 struct Phrasing {
   std::vector<std::string> greetings, greeting_replies, request_prefixes, request_suffixes, multi_joiners, thanks,
       welcome, chitchat_questions, chitchat_answers, answer_intros, answer_field, answer_error, answer_empty, answer_text,
+      text_results_read, text_results_write,
       repeat_requests, history_questions, history_answers, corrections, correction_acks, fallback_queries;
   std::string hash;
   static Phrasing from_document(const Document& doc);
@@ -71,7 +72,8 @@ class Simulator {
   ojson arguments_for(const Tool& tool, const ojson& stated, const std::vector<Call>& before, const Identity& caller,
                       Rng& rng) const;
   // Fills call.structured/text/is_error consistently with the tool's outputSchema and arguments.
-  void simulate_result(Call& call, Rng& rng, bool fail = false) const;
+  // `transient`: a failure that a retry can fix (unavailable, rate limited), not a bad argument.
+  void simulate_result(Call& call, Rng& rng, bool fail = false, bool transient = false) const;
   // Rewrites the final answer from the results of the requested calls.
   // `only_call` >= 0 restricts the answer to that call (follow-up answers).
   std::string compose_answer(const Episode& ep, Rng& rng, int only_call = -1) const;
