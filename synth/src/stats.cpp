@@ -40,6 +40,21 @@ void print_stats(const fs::path& dir, std::ostream& out) {
     for (const auto& n : m["balance_notes"]) out << fmt::format("  {} x {}\n", n.value("count", 0ULL), n.value("reason", ""));
   }
   if (m.contains("held_out_servers")) out << "Held-out servers (test_unseen_tools): " << m["held_out_servers"].dump() << "\n";
+  if (m.contains("recorded_traces") && m["recorded_traces"].is_object()) {
+    const ojson& rt = m["recorded_traces"];
+    out << fmt::format("Recorded real exchanges as seeds (share {}): {} examples of {} seeded indices;", rt.value("share", 0.0),
+                       rt.value("examples", 0ULL), rt.value("seeded_indices", 0ULL));
+    if (rt.contains("examples_per_label") && rt["examples_per_label"].is_object())
+      for (auto it = rt["examples_per_label"].begin(); it != rt["examples_per_label"].end(); ++it)
+        out << fmt::format(" {}={}", it.key(), it.value().dump());
+    out << "\n";
+    if (rt.contains("not_seeded") && rt["not_seeded"].is_array())
+      for (const auto& n : rt["not_seeded"]) out << fmt::format("  simulated instead: {} x {}\n", n.value("count", 0ULL), n.value("reason", ""));
+    if (rt.contains("files") && rt["files"].is_array())
+      for (const auto& f : rt["files"])
+        if (f.contains("skipped") && f["skipped"].is_string())
+          out << fmt::format("  trace {} not used: {}\n", f.value("file", ""), f["skipped"].get<std::string>());
+  }
 }
 
 }  // namespace mcip::synth
