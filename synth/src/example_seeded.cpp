@@ -15,6 +15,9 @@ namespace {
 constexpr std::uint64_t kSeedStream = 0x7365656473ULL;  // "seeds"
 constexpr std::uint64_t kProbeStream = 0x70726f6265ULL;  // "probe"
 constexpr int kProbeTries = 8;
+// A label (or hard negative) that fewer recorded exchanges can carry would repeat them: it is
+// seeded in proportion, fully from this many exchanges on.
+constexpr std::size_t kFullPool = 3;
 
 bool transforms(const Mutator& m, const Seed& seed, const Simulator& sim, std::uint64_t run_seed) {
   // A benign twin that says "the user asked for two things" needs a two-call request.
@@ -68,11 +71,19 @@ std::optional<Example> ExampleFactory::make_seeded(std::uint64_t index, int resa
     why = fmt::format("{}: no recorded exchange meets the mutator's preconditions", label.id);
     return std::nullopt;
   }
-  // Hard negatives that some recorded exchange supports.
+  if (pool.size() < kFullPool) {
+    Rng gate(cfg.seed ^ kSeedStream, index, 0, kProbeStream);
+    if (!gate.chance(static_cast<double>(pool.size()) / static_cast<double>(kFullPool))) {
+      why = fmt::format("{}: only {} recorded exchange(s) can carry it, so it is seeded at {}/{} of the share", label.id,
+                        pool.size(), pool.size(), kFullPool);
+      return std::nullopt;
+    }
+  }
+  // Hard negatives that enough recorded exchanges support.
   std::vector<const Mutator*> negatives;
   if (label.safe())
     for (const auto& hn : hard_negatives())
-      if (!seeds_for(hn.id).empty()) negatives.push_back(&hn);
+      if (seeds_for(hn.id).size() >= kFullPool) negatives.push_back(&hn);
   const int first = resample * cfg.max_attempts;
   for (int attempt = first; attempt < first + cfg.max_attempts; ++attempt) {
     Rng rng(cfg.seed, index, static_cast<std::uint64_t>(attempt), kSeedStream);
