@@ -29,8 +29,19 @@ std::string dataset_card(const ojson& manifest, const taxonomy::Taxonomy& tax) {
   s += fmt::format("## Deduplication and leakage\n\n```\n{}\n```\n\n", manifest["dedup"].dump(2));
   s += fmt::format("## Provenance\n\nTaxonomy {} {} (hash {}); catalogs and data files with hashes in manifest.json.\n\n",
                    tax.name(), tax.version(), tax.hash());
+  if (manifest.contains("recorded_traces") && manifest["recorded_traces"].value("examples", 0ULL) > 0) {
+    const auto& rt = manifest["recorded_traces"];
+    std::string files;
+    for (const auto& f : rt["files"])
+      if (f["skipped"].is_null()) files += (files.empty() ? "" : ", ") + f["file"].get<std::string>();
+    s += fmt::format("## Recorded real exchanges\n\n{} examples start from real MCP exchanges recorded with `mcip-synth record` ({}):\n"
+                     "their tool calls and results are real, verbatim, except where the label's mutation changed a call. They\n"
+                     "carry `provenance.recorded_trace`; per-label counts are under `recorded_traces` in manifest.json.\n\n",
+                     rt["examples"].get<std::uint64_t>(), files);
+  }
   s += "## Intended use and limits\n\nTraining and evaluating MCP-safety guardians. The interactions are simulated from tool\n"
-       "catalogs: tool results are schema-consistent samples, not real data, and attack variants follow fixed templates.\n";
+       "catalogs (except recorded exchanges, when listed above): tool results are schema-consistent samples, not real data, and\n"
+       "attack variants follow fixed templates.\n";
   return s;
 }
 
