@@ -13,6 +13,7 @@
 #include "mcip/synth.h"
 #include "mcip/synth/dataset.h"
 #include "mcip/synth/realism.h"
+#include "merge_command.h"
 
 namespace {
 
@@ -25,8 +26,10 @@ struct Subcommand {
 std::vector<Subcommand> add_subcommands(CLI::App& app) {
   auto harvest = std::make_shared<mcip::mcp::HarvestOptions>();
   auto record = std::make_shared<mcip::mcp::RecordOptions>();
+  auto merge = std::make_shared<mcip::synth::MergeOptions>();
   return {{mcip::mcp::add_harvest_command(app, *harvest), [harvest] { return mcip::mcp::run_harvest(*harvest, std::cout); }},
-          {mcip::mcp::add_record_command(app, *record), [record] { return mcip::mcp::run_record(*record, std::cout); }}};
+          {mcip::mcp::add_record_command(app, *record), [record] { return mcip::mcp::run_record(*record, std::cout); }},
+          {mcip::synth::add_merge_command(app, *merge), [merge] { return mcip::synth::run_merge(*merge, std::cerr); }}};
 }
 
 }  // namespace
@@ -67,7 +70,7 @@ int main(int argc, char** argv) {
     app.footer(
         "Exit codes: 0 ok, 1 run failure, 2 bad input (config, catalog, dataset).\n"
         "Examples:\n  mcip-synth --out data/runs/demo\n  mcip-synth --config configs/synth.yaml --out run --count 100000 --threads 2\n"
-        "  mcip-synth --out run --shard 0/4    (and 1/4, 2/4, 3/4; cat the split files in order)\n"
+        "  mcip-synth --out part0 --shard 0/4  (and 1/4 .. 3/4 into part1 .. part3), then: mcip-synth merge --out full part0 part1 part2 part3\n"
         "  mcip-synth --validate data/runs/demo\n  mcip-synth --stats data/runs/demo\n  mcip-synth --realism data/runs/demo\n  mcip-synth --taxonomy --format markdown");
     if (int rc = mcip::parse_cli(app, argc, argv); rc >= 0) return rc;
 
