@@ -17,10 +17,19 @@ namespace {
 
 const std::set<std::string> kBuiltinPlaceholders = {"bin", "out", "work", "config_dir", "run_id"};
 
+// Where a template appears decides which stage-local placeholders it may use.
+enum class Context {
+  Run,          // a stage's run line: {out}
+  ShardedRun,   // a sharded stage's run line: {out}, {shard}, {shards}
+  Merge,        // a sharded stage's merge line: {out}, {shards}, {shard_outs}
+  ShardedEnv,   // a sharded stage's env values: {shard}, {shards}
+  Other,        // env, inputs, publish
+};
+
 // Checks that every placeholder in `text` is known. `upstream` collects {stage.out} references.
 void check_placeholders(const StrictYaml& node, const std::string& text, const RefreshConfig& cfg,
                         const std::set<std::string>& earlier_stages, std::vector<std::string>* upstream,
-                        bool allow_out) {
+                        Context context) {
   std::vector<std::string> names;
   try {
     names = placeholders(text);
@@ -29,7 +38,18 @@ void check_placeholders(const StrictYaml& node, const std::string& text, const R
   }
   for (const auto& name : names) {
     if (kBuiltinPlaceholders.count(name)) {
-      if (name == "out" && !allow_out) node.fail("'{out}' is only meaningful in a stage's run line");
+      if (name == "out" && context != Context::Run && context != Context::ShardedRun && context != Context::Merge)
+        node.fail("'{out}' is only meaningful in a stage's run or merge line");
+      continue;
+    }
+    if (name == "shard" || name == "shards") {
+      if (context == Context::ShardedRun || context == Context::ShardedEnv || (name == "shards" && context == Context::Merge))
+        continue;
+      node.fail(fmt::format("'{{{}}}' is only meaningful in the run line or env of a stage with 'shards'", name));
+    }
+    if (name == "shard_outs") {
+      if (context != Context::Merge) node.fail("'{shard_outs}' is only meaningful in a sharded stage's merge line");
+      if (text != "{shard_outs}") node.fail("'{shard_outs}' must be a whole argument (it becomes one argument per shard)");
       continue;
     }
     if (name.rfind("var.", 0) == 0) {
@@ -45,7 +65,8 @@ void check_placeholders(const StrictYaml& node, const std::string& text, const R
         upstream->push_back(stage);
       continue;
     }
-    node.fail(fmt::format("unknown placeholder '{{{}}}' (known: bin, out, work, config_dir, run_id, var.NAME, STAGE.out)", name));
+    node.fail(fmt::format("unknown placeholder '{{{}}}' (known: bin, out, work, config_dir, run_id, var.NAME, STAGE.out; "
+                          "shard, shards, shard_outs in sharded stages)", name));
   }
 }
 
@@ -78,20 +99,46 @@ RefreshConfig load_refresh_config(const std::string& path) {
   std::set<std::string> declared;
   for (size_t i = 0, n = stages.seq_size(); i < n; ++i) {
     auto s = stages.at(i);
-    s.expect_map({"name", "enabled", "run", "inputs", "after", "env", "timeout_s"});
+    s.expect_map({"name", "enabled", "run", "inputs", "after", "env", "timeout_s", "shards", "max_parallel", "merge"});
     StageSpec st;
     st.name = s.required_str("name");
     if (!std::regex_match(st.name, kName)) s["name"].fail("stage names are lower-case letters, digits, '-' and '_'");
     if (declared.count(st.name)) s["name"].fail(fmt::format("duplicate stage '{}'", st.name));
     st.enabled = s.optional_bool("enabled", true);
+    if (s.has("shards")) {
+      st.shards = static_cast<int>(s["shards"].integer());
+      if (st.shards < 1 || st.shards > 1024) s["shards"].fail("must be between 1 and 1024");
+      if (!s.has("merge")) s["shards"].fail("a sharded stage needs a 'merge' command that joins the shard folders");
+    } else if (s.has("merge")) {
+      s["merge"].fail("'merge' belongs to a stage with 'shards'");
+    } else if (s.has("max_parallel")) {
+      s["max_parallel"].fail("'max_parallel' belongs to a stage with 'shards'");
+    }
+    st.max_parallel = static_cast<int>(s.optional_int("max_parallel", 0));
+    if (st.max_parallel < 0) s["max_parallel"].fail("must not be negative (0 = all shards at once)");
+    const bool sharded = st.shards > 0;
     st.run = s.required("run").str_list();
     if (st.run.empty()) s["run"].fail("a stage needs a command");
     for (size_t j = 0; j < st.run.size(); ++j)
-      check_placeholders(s["run"].at(j), st.run[j], cfg, declared, &st.after, true);
+      check_placeholders(s["run"].at(j), st.run[j], cfg, declared, &st.after, sharded ? Context::ShardedRun : Context::Run);
+    if (sharded) {
+      bool uses_index = false;
+      for (const auto& arg : st.run)
+        for (const auto& name : placeholders(arg)) uses_index |= name == "shard";
+      if (!uses_index) s["run"].fail("a sharded stage's run line must use '{shard}' (else every shard does the same work)");
+      st.merge = s["merge"].str_list();
+      if (st.merge.empty()) s["merge"].fail("a merge needs a command");
+      bool lists_shards = false;
+      for (size_t j = 0; j < st.merge.size(); ++j) {
+        check_placeholders(s["merge"].at(j), st.merge[j], cfg, declared, &st.after, Context::Merge);
+        lists_shards |= st.merge[j] == "{shard_outs}";
+      }
+      if (!lists_shards) s["merge"].fail("the merge command must take the shard folders: add '{shard_outs}'");
+    }
     if (s.has("inputs")) {
       st.inputs = s["inputs"].str_list();
       for (size_t j = 0; j < st.inputs.size(); ++j)
-        check_placeholders(s["inputs"].at(j), st.inputs[j], cfg, declared, nullptr, false);
+        check_placeholders(s["inputs"].at(j), st.inputs[j], cfg, declared, nullptr, Context::Other);
     }
     if (s.has("after")) {
       auto after = s["after"].str_list();
@@ -103,7 +150,8 @@ RefreshConfig load_refresh_config(const std::string& path) {
     if (s.has("env"))
       for (const auto& key : s["env"].keys()) {
         st.env[key] = s["env"][key.c_str()].str();
-        check_placeholders(s["env"][key.c_str()], st.env[key], cfg, declared, &st.after, false);
+        check_placeholders(s["env"][key.c_str()], st.env[key], cfg, declared, &st.after,
+                           sharded ? Context::ShardedEnv : Context::Other);
       }
     st.timeout_s = static_cast<int>(s.optional_int("timeout_s", 0));
     if (st.timeout_s < 0) s["timeout_s"].fail("must not be negative");
@@ -124,7 +172,7 @@ RefreshConfig load_refresh_config(const std::string& path) {
     auto p = publish.at(i);
     p.expect_map({"from", "to"});
     PublishItem item{p.required_str("from"), p.required_str("to")};
-    check_placeholders(p["from"], item.from, cfg, declared, nullptr, false);
+    check_placeholders(p["from"], item.from, cfg, declared, nullptr, Context::Other);
     if (fs::path(item.to).is_absolute() || item.to.find("..") != std::string::npos)
       p["to"].fail("must be a relative path inside the release");
     if (item.to == "release.json" || item.to == "report.json") p["to"].fail("reserved name inside a release");

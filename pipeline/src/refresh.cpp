@@ -67,7 +67,10 @@ class Refresh {
  private:
   std::optional<std::string> lookup(const std::string& name, bool for_key) const;
   std::vector<std::string> expand_all(const std::vector<std::string>& items, bool for_key) const;
+  std::vector<std::string> expand_merge(const std::vector<std::string>& items, const std::vector<fs::path>& shard_outs) const;
+  std::string binary_hash(const StageSpec& st, const std::string& command0) const;
   void run_stage(const StageSpec& st, json& row);
+  std::vector<fs::path> run_shards(const StageSpec& st, const std::string& key, bool forced, json& row);
   int publish(json& report);
   void copy_into(const fs::path& src, const fs::path& dst);
 
@@ -79,6 +82,7 @@ class Refresh {
   std::map<std::string, std::string> out_hash_;  // finished stage -> output tree hash
   std::map<std::string, std::string> keys_;      // finished stage -> cache key
   fs::path current_out_;
+  int current_shard_ = -1, current_shards_ = 0;  // the sharded stage being expanded
 };
 
 std::optional<std::string> Refresh::lookup(const std::string& name, bool for_key) const {
@@ -87,6 +91,9 @@ std::optional<std::string> Refresh::lookup(const std::string& name, bool for_key
   if (name == "config_dir") return cfg_.base_dir.string();
   if (name == "run_id") return for_key ? std::string("{run_id}") : run_id_;
   if (name == "out") return for_key ? std::string("{out}") : current_out_.string();
+  if (name == "shards") return std::to_string(current_shards_);
+  if (name == "shard") return for_key ? std::string("{shard}") : std::to_string(current_shard_);
+  if (name == "shard_outs" && for_key) return std::string("{shard_outs}");
   if (name.rfind("var.", 0) == 0) {
     auto it = cfg_.vars.find(name.substr(4));
     if (it != cfg_.vars.end()) return it->second;
@@ -109,6 +116,116 @@ std::vector<std::string> Refresh::expand_all(const std::vector<std::string>& ite
   return out;
 }
 
+// The merge line with {shard_outs} (always a whole argument) replaced by one argument per shard.
+std::vector<std::string> Refresh::expand_merge(const std::vector<std::string>& items,
+                                               const std::vector<fs::path>& shard_outs) const {
+  std::vector<std::string> out;
+  for (const auto& item : items) {
+    if (item == "{shard_outs}") {
+      for (const auto& dir : shard_outs) out.push_back(dir.string());
+      continue;
+    }
+    out.push_back(expand(item, [&](const std::string& n) { return lookup(n, false); }));
+  }
+  return out;
+}
+
+std::string Refresh::binary_hash(const StageSpec& st, const std::string& command0) const {
+  const fs::path binary = expand(command0, [&](const std::string& n) { return lookup(n, false); });
+  if (::access(binary.c_str(), X_OK) != 0)
+    throw RunFailure(fmt::format("stage '{}': binary {} not found or not executable (build with `make`, or pass "
+                                 "--bin-dir)", st.name, binary.string()));
+  return hash_file_hex(binary.string());
+}
+
+// Runs the shards of a sharded stage side by side. Each finished shard is kept under
+// <key>.shards/ with a done marker, so a rerun after a failure or a kill redoes only the
+// shards that did not finish. Returns the shard folders in index order.
+std::vector<fs::path> Refresh::run_shards(const StageSpec& st, const std::string& key, bool forced, json& row) {
+  const fs::path root = cfg_.work_dir / st.name / (key + ".shards");
+  fs::create_directories(root);
+  const int n = st.shards;
+  std::vector<fs::path> outs;
+  std::vector<ChildSpec> specs;
+  std::vector<int> pending;
+  json rows = json::array();
+  for (int i = 0; i < n; ++i) {
+    const fs::path out = root / fmt::format("shard-{}", i), done = root / fmt::format("shard-{}.done.json", i),
+                   partial = root / fmt::format("shard-{}.partial", i);
+    outs.push_back(out);
+    rows.push_back({{"index", i}});
+    if (!forced && fs::exists(done) && fs::exists(out)) {
+      std::string recorded;
+      try {
+        recorded = json::parse(read_file(done)).at("output_hash").get<std::string>();
+      } catch (const std::exception&) {
+      }
+      if (recorded == tree_hash(out)) {
+        log("info", "stage {:<10} shard {}/{} finished in an earlier run: reused", st.name, i, n);
+        rows[static_cast<size_t>(i)]["status"] = "cached";
+        continue;
+      }
+      log("warn", "stage {:<10} shard {}/{} in {} does not match its done marker: rerunning it", st.name, i, n, out.string());
+    }
+    std::error_code ec;
+    fs::remove(done, ec);
+    fs::remove_all(out, ec);
+    fs::remove_all(partial, ec);
+    current_shard_ = i;
+    current_out_ = partial;
+    ChildSpec spec;
+    spec.argv = expand_all(st.run, false);
+    for (const auto& [k, v] : st.env) spec.env[k] = expand(v, [&](const std::string& name) { return lookup(name, false); });
+    spec.log = logs_dir_ / fmt::format("{}.shard-{}.log", st.name, i);
+    spec.timeout_s = st.timeout_s;
+    specs.push_back(std::move(spec));
+    pending.push_back(i);
+  }
+  current_shard_ = -1;
+  if (!pending.empty())
+    log("info", "stage {:<10} running {} of {} shards as parallel processes ({} at once; logs {}/{}.shard-*.log)", st.name,
+        pending.size(), n, st.max_parallel > 0 ? std::min<size_t>(st.max_parallel, pending.size()) : pending.size(),
+        logs_dir_.string(), st.name);
+  auto results = run_children(specs, st.max_parallel, [&](size_t j, const ChildResult& r) {
+    if (!r.ok()) return;
+    const int i = pending[j];
+    const fs::path out = outs[static_cast<size_t>(i)], partial = root / fmt::format("shard-{}.partial", i);
+    if (!fs::exists(partial)) fs::create_directories(partial);
+    fs::rename(partial, out);
+    json marker{{"stage", st.name}, {"shard", i}, {"shards", n}, {"key", key}, {"output_hash", tree_hash(out)},
+                {"finished_at", utc_now()}, {"seconds", r.seconds}, {"run", specs[j].argv}};
+    write_file_atomic(root / fmt::format("shard-{}.done.json", i), marker.dump(2) + "\n");
+    log("info", "stage {:<10} shard {}/{} done in {:.1f} s", st.name, i, n, r.seconds);
+  });
+  const ChildResult* failure = nullptr;
+  int failed_index = -1;
+  for (size_t j = 0; j < results.size(); ++j) {
+    json& r = rows[static_cast<size_t>(pending[j])];
+    r["status"] = results[j].ok() ? "ran" : results[j].cancelled ? "stopped" : results[j].interrupted ? "interrupted" : "failed";
+    r["seconds"] = results[j].seconds;
+    r["log"] = specs[j].log.string();
+    if (!results[j].ok()) r["result"] = results[j].describe();
+    if (!failure && !results[j].ok() && !results[j].cancelled && !results[j].interrupted) {
+      failure = &results[j];
+      failed_index = static_cast<int>(j);
+    }
+  }
+  row["shards"] = rows;
+  if (interrupted()) {
+    row["status"] = "interrupted";
+    throw RunFailure(fmt::format("interrupted during stage '{}'; rerun to resume (finished shards are kept)", st.name));
+  }
+  if (failure) {
+    row["status"] = "failed";
+    const int i = pending[static_cast<size_t>(failed_index)];
+    row["result"] = fmt::format("shard {}/{}: {}", i, n, failure->describe());
+    const fs::path log_file = specs[static_cast<size_t>(failed_index)].log;
+    throw RunFailure(fmt::format("stage '{}' shard {}/{} failed: {}; the other shards were stopped; log {}; last lines:\n{}",
+                                 st.name, i, n, failure->describe(), log_file.string(), tail_of(log_file, 15)));
+  }
+  return outs;
+}
+
 void Refresh::run_stage(const StageSpec& st, json& row) {
   if (cfg_.min_free_mb > 0) {
     long long mb = free_mb(cfg_.work_dir);
@@ -117,17 +234,21 @@ void Refresh::run_stage(const StageSpec& st, json& row) {
                                    "the limit", mb, cfg_.work_dir.string(), cfg_.min_free_mb));
   }
   // Cache key: command, environment, input contents, the binary itself and upstream outputs.
+  current_shards_ = st.shards;
   json material;
   material["stage"] = st.name;
   material["run"] = expand_all(st.run, true);
+  if (st.shards > 0) {
+    // The shard count is part of the key: a different split runs (and is cached) anew, even
+    // though a correct merge gives the same content, which downstream keys then see.
+    material["shards"] = st.shards;
+    material["merge"] = expand_all(st.merge, true);
+    material["merge_binary"] = binary_hash(st, st.merge[0]);
+  }
   json env = json::object();
   for (const auto& [k, v] : st.env) env[k] = expand(v, [&](const std::string& n) { return lookup(n, true); });
   material["env"] = env;
-  const fs::path binary = expand(st.run[0], [&](const std::string& n) { return lookup(n, false); });
-  if (::access(binary.c_str(), X_OK) != 0)
-    throw RunFailure(fmt::format("stage '{}': binary {} not found or not executable (build with `make`, or pass "
-                                 "--bin-dir)", st.name, binary.string()));
-  material["binary"] = hash_file_hex(binary.string());
+  material["binary"] = binary_hash(st, st.run[0]);
   json inputs = json::object();
   for (const auto& in : expand_all(st.inputs, false)) {
     fs::path p = fs::path(in).is_absolute() ? fs::path(in) : cfg_.base_dir / in;
@@ -170,12 +291,16 @@ void Refresh::run_stage(const StageSpec& st, json& row) {
   fs::remove_all(out, ec);
   fs::remove_all(partial, ec);  // left by a killed run
 
+  std::vector<fs::path> shard_outs;
+  if (st.shards > 0) shard_outs = run_shards(st, key, forced, row);
   current_out_ = partial;
-  auto argv = expand_all(st.run, false);
+  auto argv = st.shards > 0 ? expand_merge(st.merge, shard_outs) : expand_all(st.run, false);
   std::map<std::string, std::string> env_values;
-  for (const auto& [k, v] : st.env) env_values[k] = expand(v, [&](const std::string& n) { return lookup(n, false); });
+  for (const auto& [k, v] : st.env)
+    if (st.shards == 0) env_values[k] = expand(v, [&](const std::string& n) { return lookup(n, false); });
   const fs::path log_file = logs_dir_ / (st.name + ".log");
-  log("info", "stage {:<10} running{} (key {}; log {})", st.name, forced ? " (forced)" : "", key, log_file.string());
+  log("info", "stage {:<10} {}{} (key {}; log {})", st.name, st.shards > 0 ? "merging shards" : "running",
+      forced ? " (forced)" : "", key, log_file.string());
   auto result = run_child(argv, env_values, log_file, st.timeout_s);
   row["seconds"] = result.seconds;
   row["log"] = log_file.string();
@@ -186,8 +311,8 @@ void Refresh::run_stage(const StageSpec& st, json& row) {
   if (result.timed_out || result.signal || result.exit_code != 0) {
     row["status"] = "failed";
     row["result"] = result.describe();
-    throw RunFailure(fmt::format("stage '{}' failed: {}; log {}; last lines:\n{}", st.name, result.describe(),
-                                 log_file.string(), tail_of(log_file, 15)));
+    throw RunFailure(fmt::format("stage '{}' {}failed: {}; log {}; last lines:\n{}", st.name,
+                                 st.shards > 0 ? "merge " : "", result.describe(), log_file.string(), tail_of(log_file, 15)));
   }
   if (!fs::exists(partial)) fs::create_directories(partial);  // stages that only check (validate)
   fs::rename(partial, out);
@@ -196,6 +321,10 @@ void Refresh::run_stage(const StageSpec& st, json& row) {
               {"seconds", result.seconds}, {"run", argv}};
   write_file_atomic(done, marker.dump(2) + "\n");
   log("info", "stage {:<10} done in {:.1f} s", st.name, result.seconds);
+  if (st.shards > 0) {
+    std::error_code ec;
+    fs::remove_all(stage_dir / (key + ".shards"), ec);  // the merged output is the cache entry now
+  }
   row["status"] = "ran";
   outs_[st.name] = out;
   out_hash_[st.name] = output_hash;

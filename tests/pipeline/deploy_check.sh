@@ -19,5 +19,5 @@ line=$(grep -v '^\s*#' "$SRC/pipeline/deploy/cron/mcip-refresh.cron" | grep -E '
 fields=$(echo "$line" | awk '{print NF}')
 [ "$fields" -ge 7 ] || { echo "cron line needs 5 time fields, a user and a command: $line"; exit 1; }
 echo "$line" | grep -q "mcip-pipeline refresh --config" || { echo "cron line does not run a refresh"; exit 1; }
-bash -n "$SRC/pipeline/deploy/slurm/synth-shards.sbatch"
+for s in "$SRC"/pipeline/deploy/slurm/*.sbatch; do bash -n "$s"; done
 echo "deploy files ok"

@@ -63,6 +63,26 @@ TEST(RefreshConfig, RejectsMistakesWithFileLineAndKey) {
   expect_error(with(kGood, "stages:", "stages: [\n"), "YAML syntax error");
 }
 
+TEST(RefreshConfig, ShardedStages) {
+  const std::string sharded = with(kGood, "{name: a, run: ['{bin}/x', '{out}']}",
+                                   "{name: a, shards: 4, max_parallel: 2, run: ['{bin}/x', '{shard}/{shards}', '{out}'], "
+                                   "merge: ['{bin}/x', merge, '{out}', '{shard_outs}']}");
+  auto cfg = load_refresh_config(write_config(sharded));
+  EXPECT_EQ(cfg.stages[0].shards, 4);
+  EXPECT_EQ(cfg.stages[0].max_parallel, 2);
+  EXPECT_EQ(cfg.stages[0].merge.size(), 4u);
+  expect_error(with(sharded, "shards: 4, ", "shards: 0, "), "shards: must be between 1 and 1024");
+  expect_error(with(sharded, "merge: ['{bin}/x', merge, '{out}', '{shard_outs}']", "timeout_s: 1"),
+               "needs a 'merge' command");
+  expect_error(with(kGood, "run: ['{bin}/y', '{a.out}']", "merge: ['{bin}/y', '{shard_outs}'], run: ['{bin}/y']"),
+               "'merge' belongs to a stage with 'shards'");
+  expect_error(with(kGood, "'{bin}/y', '{a.out}'", "'{bin}/y', '{shard}'"), "only meaningful in the run line or env of a stage with 'shards'");
+  expect_error(with(sharded, "'{shard}/{shards}'", "'{shards}'"), "must use '{shard}'");
+  expect_error(with(sharded, "'{out}', '{shard_outs}'", "'{out}', 'x={shard_outs}'"), "must be a whole argument");
+  expect_error(with(sharded, "'{out}', '{shard_outs}'", "'{out}'"), "add '{shard_outs}'");
+  expect_error(with(sharded, "merge, '{out}'", "'{shard}', '{out}'"), "'{shard}' is only meaningful");
+}
+
 TEST(Template, ExpandsAndEscapes) {
   auto lookup = [](const std::string& n) -> std::optional<std::string> {
     if (n == "x") return std::string("1");

@@ -26,7 +26,14 @@ struct StageSpec {
   std::vector<std::string> inputs;  // files/dirs whose content enters the cache key
   std::vector<std::string> after;   // upstream stages whose outputs enter the cache key
   std::map<std::string, std::string> env;
-  int timeout_s = 0;                // 0 = no limit
+  int timeout_s = 0;                // 0 = no limit (per process for sharded stages)
+  // Sharded stages: `run` is started `shards` times as parallel processes ({shard} = 0..N-1,
+  // {shards} = N, {out} = that shard's folder), at most `max_parallel` at once (0 = all); then
+  // `merge` runs once with {shard_outs} (the shard folders in index order, as separate
+  // arguments) and {out} = the stage's output.
+  int shards = 0;                   // 0 = not sharded
+  int max_parallel = 0;
+  std::vector<std::string> merge;
 };
 
 struct PublishItem {
