@@ -5,7 +5,10 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <time.h>
+
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -129,10 +132,27 @@ struct Counters {
                 held_out_in_train = 0;
 };
 
+// CPU time of the calling thread: stage costs that other processes on the machine do not inflate.
+std::uint64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// What the in-order commit decided for one example of a chunk.
+enum class Fate : std::uint8_t { skipped, original, resampled };  // skipped: replayed (other shard) or dropped
+
+// A run of consecutive indices. The parallel stage generates, signs and lays out the records; the
+// serial stages only decide (dedup, counters) and append, so they stay a small share of the work.
 struct Chunk {
   std::uint64_t begin = 0, end = 0;
-  std::vector<Example> examples;
+  std::vector<Example> examples;  // records moved into `text`; a resampled example keeps its own
   std::vector<std::vector<std::uint32_t>> sigs;
+  std::vector<std::vector<std::uint64_t>> bands;  // LSH band keys of each signature
+  std::vector<int> split;                          // split of each example as generated
+  std::vector<std::size_t> record_bytes;           // record size with its newline (0: keys only)
+  std::vector<Fate> fate;
+  std::array<std::string, 4> text;  // records per split in index order, newline-terminated (when writing)
 };
 
 }  // namespace
@@ -180,34 +200,76 @@ RunSummary SynthRun::generate(const fs::path& out, std::ostream* log) const {
   k.target.assign(tax.labels().size(), 0);
   HashSet64 seen;
   NearIndex near(cfg.near);
+  if (cfg.near.enabled) near.reserve(end);
   const int threads = cfg.threads > 0 ? cfg.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const std::uint64_t chunk = 64;
   std::uint64_t next = 0, progress_at = 0;
   RunSummary summary;
+  std::atomic<std::uint64_t> generate_ns{0};
+  std::uint64_t commit_ns = 0, write_ns = 0;
 
-  auto sign = [&](const Example& ex) {
-    return cfg.near.enabled ? minhash(ex.chat, cfg.near.shingle, cfg.near.hashes) : std::vector<std::uint32_t>();
+  auto sign = [&](const Example& ex, std::vector<std::uint32_t>& sig, std::vector<std::uint64_t>& bands) {
+    if (!cfg.near.enabled) return;
+    sig = minhash(ex.chat, cfg.near.shingle, cfg.near.hashes);
+    bands = near.band_keys(sig);
   };
-  auto commit = [&](Example& ex, std::vector<std::uint32_t>& sig) {
+  // Parallel stage: everything that depends on one index alone.
+  auto generate_chunk = [&](Chunk& c) {
+    const size_t n = c.end - c.begin;
+    c.examples.reserve(n);
+    c.sigs.resize(n);
+    c.bands.resize(n);
+    c.split.resize(n);
+    c.record_bytes.resize(n);
+    c.fate.assign(n, Fate::skipped);
+    for (size_t j = 0; j < n; ++j) {
+      const std::uint64_t i = c.begin + j;
+      c.examples.push_back(factory.make(i, 0, i < begin));
+      Example& ex = c.examples.back();
+      sign(ex, c.sigs[j], c.bands[j]);
+      ex.chat = std::string();  // only the signature needed it
+      c.split[j] = split_id(ex.split);
+      c.record_bytes[j] = ex.record.empty() ? 0 : ex.record.size() + 1;
+    }
+    if (!write) {
+      for (auto& ex : c.examples) ex.record = std::string();
+      return;
+    }
+    std::array<size_t, 4> bytes{};
+    for (size_t j = 0; j < n; ++j) bytes[static_cast<size_t>(c.split[j])] += c.record_bytes[j];
+    for (size_t s = 0; s < bytes.size(); ++s) c.text[s].reserve(bytes[s]);
+    for (size_t j = 0; j < n; ++j) {
+      std::string& text = c.text[static_cast<size_t>(c.split[j])];
+      Example& ex = c.examples[j];
+      if (ex.record.empty()) continue;
+      text += ex.record;
+      text += '\n';
+      ex.record = std::string();
+    }
+  };
+  // Serial stage, in index order: the dedup decision and the counters. Returns the example's fate.
+  auto commit = [&](Example& ex, std::vector<std::uint32_t>& sig, std::vector<std::uint64_t>& bands) {
     const bool mine = ex.index >= begin;
     NearHit cross, within;
+    bool resampled = false;
     for (int r = 0;; ++r) {
       cross = within = NearHit{};
       const bool exact_dup = cfg.exact_dedup && seen.contains(ex.exact_hash);
-      if (!exact_dup && cfg.near.enabled) near.query(sig, split_id(ex.split), cross, within);
+      if (!exact_dup && cfg.near.enabled) near.query(sig, bands, split_id(ex.split), cross, within);
       const bool cross_dup = !exact_dup && cross.found && cfg.near.drop_cross_split;
       if (!exact_dup && !cross_dup) break;
       if (mine) ++(exact_dup ? k.exact_resampled : k.near_cross_resampled);
       if (r >= cfg.max_resamples) {
         if (mine) ++k.dropped;
-        return;
+        return Fate::skipped;
       }
       ex = factory.make(ex.index, r + 1, !mine);
-      sig = sign(ex);
+      sign(ex, sig, bands);
+      resampled = true;
     }
     seen.insert(ex.exact_hash);
-    if (cfg.near.enabled) near.add(sig, split_id(ex.split));
-    if (!mine) return;
+    if (cfg.near.enabled) near.add(sig, bands, split_id(ex.split));
+    if (!mine) return Fate::skipped;
     if (within.found) ++k.near_within;
     if (cross.found) ++k.near_cross_kept;
     const int sid = split_id(ex.split);
@@ -221,19 +283,53 @@ RunSummary SynthRun::generate(const fs::path& out, std::ostream* log) const {
     if (!ex.variant.empty()) ++k.variants[tax.label_at(ex.label).bench_label + "/" + ex.variant];
     if (const auto* a = tax.attack_of(tax.label_at(ex.label)))
       for (const auto& l : a->maestro) ++k.layers[l];
-    ++k.split_records[static_cast<size_t>(sid)];
-    k.split_bytes[static_cast<size_t>(sid)] += ex.record.size() + 1;
-    summary.bytes += ex.record.size() + 1;
-    ++summary.written;
-    if (write) {
-      ex.record += '\n';
-      files[static_cast<size_t>(sid)].write(ex.record.data(), static_cast<std::streamsize>(ex.record.size()));
-      XXH3_128bits_update(file_hash[static_cast<size_t>(sid)], ex.record.data(), ex.record.size());
+    return resampled ? Fate::resampled : Fate::original;
+  };
+  auto commit_chunk = [&](Chunk& c) {
+    for (size_t j = 0; j < c.examples.size(); ++j) {
+      Example& ex = c.examples[j];
+      c.fate[j] = commit(ex, c.sigs[j], c.bands[j]);
+      if (c.fate[j] == Fate::skipped) continue;
+      const size_t sid = static_cast<size_t>(split_id(ex.split));
+      const size_t bytes = c.fate[j] == Fate::resampled ? ex.record.size() + 1 : c.record_bytes[j];
+      ++k.split_records[sid];
+      k.split_bytes[sid] += bytes;
+      summary.bytes += bytes;
+      ++summary.written;
+      if (log && summary.written >= progress_at) {
+        *log << fmt::format("mcip-synth: {} / {} examples\n", summary.written, end - begin) << std::flush;
+        progress_at += std::max<std::uint64_t>(10000, (end - begin) / 10);
+      }
     }
-    if (log && summary.written >= progress_at) {
-      *log << fmt::format("mcip-synth: {} / {} examples\n", summary.written, end - begin) << std::flush;
-      progress_at += std::max<std::uint64_t>(10000, (end - begin) / 10);
+  };
+  // Serial stage, in index order: appends each split's kept records, in as few writes as possible.
+  auto append = [&](size_t sid, const char* data, size_t size) {
+    files[sid].write(data, static_cast<std::streamsize>(size));
+    XXH3_128bits_update(file_hash[sid], data, size);
+  };
+  auto write_chunk = [&](Chunk& c) {
+    std::array<size_t, 4> pos{}, run{};  // per split: bytes of `text` passed, start of the unwritten kept run
+    auto flush = [&](size_t s) {
+      if (pos[s] > run[s]) append(s, c.text[s].data() + run[s], pos[s] - run[s]);
+      run[s] = pos[s];
+    };
+    for (size_t j = 0; j < c.examples.size(); ++j) {
+      const size_t s = static_cast<size_t>(c.split[j]);
+      if (c.fate[j] == Fate::original) {
+        pos[s] += c.record_bytes[j];
+        continue;
+      }
+      flush(s);
+      run[s] = pos[s] += c.record_bytes[j];
+      if (c.fate[j] == Fate::resampled) {
+        Example& ex = c.examples[j];
+        const size_t to = static_cast<size_t>(split_id(ex.split));
+        flush(to);
+        ex.record += '\n';
+        append(to, ex.record.data(), ex.record.size());
+      }
     }
+    for (size_t s = 0; s < pos.size(); ++s) flush(s);
   };
 
   try {
@@ -255,20 +351,32 @@ RunSummary SynthRun::generate(const fs::path& out, std::ostream* log) const {
                                          }) &
               tbb::make_filter<Chunk*, Chunk*>(tbb::filter_mode::parallel,
                                                [&](Chunk* c) {
-                                                 c->examples.reserve(c->end - c->begin);
-                                                 c->sigs.reserve(c->end - c->begin);
-                                                 for (std::uint64_t i = c->begin; i < c->end; ++i) {
-                                                   c->examples.push_back(factory.make(i, 0, i < begin));
-                                                   c->sigs.push_back(sign(c->examples.back()));
-                                                 }
+                                                 const std::uint64_t t0 = thread_cpu_ns();
+                                                 generate_chunk(*c);
+                                                 generate_ns += thread_cpu_ns() - t0;
+                                                 return c;
+                                               }) &
+              tbb::make_filter<Chunk*, Chunk*>(tbb::filter_mode::serial_in_order,
+                                               [&](Chunk* c) {
+                                                 const std::uint64_t t0 = thread_cpu_ns();
+                                                 commit_chunk(*c);
+                                                 commit_ns += thread_cpu_ns() - t0;
                                                  return c;
                                                }) &
               tbb::make_filter<Chunk*, void>(tbb::filter_mode::serial_in_order, [&](Chunk* c) {
-                std::unique_ptr<Chunk> owned(c);
-                for (size_t i = 0; i < c->examples.size(); ++i) commit(c->examples[i], c->sigs[i]);
+                // Freeing the chunk is part of this stage's cost.
+                const std::uint64_t t0 = thread_cpu_ns();
+                {
+                  std::unique_ptr<Chunk> owned(c);
+                  if (write) write_chunk(*c);
+                }
+                write_ns += thread_cpu_ns() - t0;
               }));
     });
     summary.dropped = k.dropped;
+    summary.generate_cpu_seconds = 1e-9 * static_cast<double>(generate_ns.load());
+    summary.commit_cpu_seconds = 1e-9 * static_cast<double>(commit_ns);
+    summary.write_cpu_seconds = 1e-9 * static_cast<double>(write_ns);
 
     // Manifest: everything needed to rebuild and to judge the data, and nothing time- or machine-dependent.
     ojson m = ojson::object();

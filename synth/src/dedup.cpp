@@ -113,17 +113,29 @@ void NearIndex::table_insert(std::uint64_t key, std::uint32_t slot) {
   }
 }
 
+std::vector<std::uint64_t> NearIndex::band_keys(const std::vector<std::uint32_t>& sig) const {
+  std::vector<std::uint64_t> keys(static_cast<size_t>(opt_.bands));
+  for (int b = 0; b < opt_.bands; ++b) keys[static_cast<size_t>(b)] = band_key(sig, b);
+  return keys;
+}
+
 void NearIndex::query(const std::vector<std::uint32_t>& sig, int split, NearHit& cross, NearHit& within) const {
+  query(sig, band_keys(sig), split, cross, within);
+}
+
+void NearIndex::query(const std::vector<std::uint32_t>& sig, const std::vector<std::uint64_t>& bands, int split, NearHit& cross,
+                      NearHit& within) const {
   if (table_.empty()) return;
   const size_t mask = table_.size() - 1;
   const size_t n = sig.size();
-  for (int b = 0; b < opt_.bands; ++b) {
-    const std::uint64_t key = band_key(sig, b);
+  for (const std::uint64_t key : bands) {
     for (size_t i = mix64(key) & mask; table_[i].first != 0; i = (i + 1) & mask) {
       if (table_[i].first != key) continue;
       const std::uint32_t slot = table_[i].second;
-      std::vector<std::uint32_t> other(sigs_.begin() + static_cast<long>(slot * n), sigs_.begin() + static_cast<long>((slot + 1) * n));
-      const double j = estimated_jaccard(sig, other);
+      const std::uint32_t* other = sigs_.data() + static_cast<size_t>(slot) * n;
+      size_t eq = 0;
+      for (size_t h = 0; h < n; ++h) eq += sig[h] == other[h];
+      const double j = n ? static_cast<double>(eq) / static_cast<double>(n) : 0.0;  // as estimated_jaccard
       if (j >= opt_.threshold) {
         NearHit& hit = splits_[slot] == split ? within : cross;
         if (!hit.found || j > hit.jaccard) hit = {true, splits_[slot], j};
@@ -133,12 +145,30 @@ void NearIndex::query(const std::vector<std::uint32_t>& sig, int split, NearHit&
   }
 }
 
-void NearIndex::add(const std::vector<std::uint32_t>& sig, int split) {
+void NearIndex::reserve(std::size_t signatures) {
+  signatures = std::min<std::size_t>(signatures, opt_.index_cap);
+  const std::size_t keys = signatures * static_cast<std::size_t>(std::max(opt_.bands, 1));
+  std::size_t slots = 4096;
+  while (keys * 2 > slots) slots *= 2;  // same load limit as table_insert
+  if (slots > table_.size()) {
+    auto old = std::move(table_);
+    table_.assign(slots, {0, 0});
+    used_ = 0;
+    for (const auto& [k, s] : old)
+      if (k) table_insert(k, s);
+  }
+  sigs_.reserve(signatures * static_cast<std::size_t>(opt_.hashes));
+  splits_.reserve(signatures);
+}
+
+void NearIndex::add(const std::vector<std::uint32_t>& sig, int split) { add(sig, band_keys(sig), split); }
+
+void NearIndex::add(const std::vector<std::uint32_t>& sig, const std::vector<std::uint64_t>& bands, int split) {
   if (full()) return;
   const auto slot = static_cast<std::uint32_t>(splits_.size());
   sigs_.insert(sigs_.end(), sig.begin(), sig.end());
   splits_.push_back(static_cast<std::uint8_t>(split));
-  for (int b = 0; b < opt_.bands; ++b) table_insert(band_key(sig, b), slot);
+  for (const std::uint64_t key : bands) table_insert(key, slot);
 }
 
 }  // namespace mcip::synth

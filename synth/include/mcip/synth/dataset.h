@@ -29,6 +29,10 @@ struct RunSummary {
   std::uint64_t written = 0, dropped = 0;
   double seconds = 0;
   std::uint64_t bytes = 0;
+  // Thread CPU seconds spent in each pipeline stage, summed over threads: `generate` runs in
+  // parallel, `commit` (in-order dedup decision and counters) and `write` (append and file hash)
+  // are serial. Their ratio bounds the speedup more threads can give.
+  double generate_cpu_seconds = 0, commit_cpu_seconds = 0, write_cpu_seconds = 0;
 };
 
 // Everything a run needs, loaded and validated up front (so bad input fails before any output).

@@ -37,6 +37,15 @@ class NearIndex {
   // Best match (>= threshold) in a split other than `split` (cross) or equal to it (within).
   void query(const std::vector<std::uint32_t>& sig, int split, NearHit& cross, NearHit& within) const;
   void add(const std::vector<std::uint32_t>& sig, int split);
+  // The LSH band keys of a signature. Safe to call from any thread (reads only the options), so
+  // a parallel stage can compute them and leave the in-order stage just the table work below.
+  std::vector<std::uint64_t> band_keys(const std::vector<std::uint32_t>& sig) const;
+  void query(const std::vector<std::uint32_t>& sig, const std::vector<std::uint64_t>& bands, int split, NearHit& cross,
+             NearHit& within) const;
+  void add(const std::vector<std::uint32_t>& sig, const std::vector<std::uint64_t>& bands, int split);
+  // Sizes the index for `signatures` entries (at most the cap) up front, so the in-order stage
+  // does not stop to rehash. Results do not depend on it.
+  void reserve(std::size_t signatures);
   std::size_t size() const { return splits_.size(); }
   bool full() const { return splits_.size() >= opt_.index_cap; }
 
