@@ -143,26 +143,15 @@ void Simulator::simulate_result(Call& call, Rng& rng, bool fail, bool transient)
     // A result with one field is sent as that field, as the real filesystem and memory servers do:
     // a string (a file's text, a status line) as plain text, a list as its JSON.
     const bool lone = call.structured.size() == 1;
+    // A state change reports its status in that string ("Successfully wrote to ..."), not a sample.
+    if (lone && call.structured.begin()->is_string() && !tool.read_only) *call.structured.begin() = prose_result(tool, call.arguments, rng);
     if (lone && call.structured.begin()->is_string()) call.text = call.structured.begin()->get<std::string>();
     else if (lone && call.structured.begin()->is_array()) call.text = compact_json(*call.structured.begin());
     else call.text = compact_json(call.structured);
   } else if (rng.chance(world_.config().episode.plain_text_results)) {
     // Prose, as real servers without an outputSchema usually answer.
-    std::string args;
-    int shown = 0;
-    for (auto it = call.arguments.begin(); it != call.arguments.end() && shown < 2; ++it)
-      if (!is_token_name(it.key()) && !it.value().is_object() && !it.value().is_array()) {
-        args += (args.empty() ? "" : ", ") + humanize(it.key()) + " " + plain_text(it.value());
-        ++shown;
-      }
-    if (args.empty()) args = "the request";
-    const std::string title = tool.title.empty() ? humanize(tool.name) : tool.title;
-    std::string lower = title;
-    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    const auto& ph = world_.phrasing();
     call.structured = nullptr;
-    call.text = fill(rng.pick(tool.read_only ? ph.text_results_read : ph.text_results_write),
-                     {{"title", title}, {"title_lower", lower}, {"args", args}});
+    call.text = prose_result(tool, call.arguments, rng);
   } else {
     ojson out = ojson::object();
     out["status"] = tool.read_only ? "ok" : "completed";
@@ -175,6 +164,22 @@ void Simulator::simulate_result(Call& call, Rng& rng, bool fail, bool transient)
     call.structured = nullptr;
     call.text = compact_json(out);
   }
+}
+
+std::string Simulator::prose_result(const Tool& tool, const ojson& arguments, Rng& rng) const {
+  std::string args;
+  int shown = 0;
+  for (auto it = arguments.begin(); it != arguments.end() && shown < 2; ++it)
+    if (!is_token_name(it.key()) && !it.value().is_object() && !it.value().is_array()) {
+      args += (args.empty() ? "" : ", ") + humanize(it.key()) + " " + one_line(plain_text(it.value()));
+      ++shown;
+    }
+  if (args.empty()) args = "the request";
+  const std::string title = tool.title.empty() ? humanize(tool.name) : tool.title;
+  std::string lower = title;
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const auto& ph = world_.phrasing();
+  return fill(rng.pick(tool.read_only ? ph.text_results_read : ph.text_results_write), {{"title", title}, {"title_lower", lower}, {"args", args}});
 }
 
 std::string Simulator::compose_answer(const Episode& ep, Rng& rng, int only_call) const {

@@ -118,6 +118,7 @@ TEST(SimulatorRealism, PlainTextAndLoneStringResults) {
   sim.simulate_result(call, rng);
   ASSERT_TRUE(call.structured.is_object());
   EXPECT_EQ(call.text, call.structured["content"].get<std::string>());
+  EXPECT_NE(call.text.find("ead text"), std::string::npos) << "a state change reports a status line: " << call.text;
   // One list field: the text is the list's JSON (as the real memory server sends entities).
   tool.output_schema = ojson::parse(R"({"type":"object","properties":{"entities":{"type":"array","items":{"type":"string"}}},"required":["entities"]})");
   sim.simulate_result(call, rng);

@@ -90,6 +90,8 @@ class Simulator {
 
  private:
   void plan_request(Episode& ep, int r, Rng& rng) const;
+  // A one-line plain-text result for `tool` naming up to two of its arguments.
+  std::string prose_result(const Tool& tool, const ojson& arguments, Rng& rng) const;
   // Shared by benign() and benign_from_seed(), in this order of draws.
   std::string draw_role(Rng& rng, bool any_admin) const;
   void connect_servers(Episode& ep, const std::vector<const Tool*>& used, const std::string& primary_server, Rng& rng) const;
