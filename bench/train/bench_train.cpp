@@ -12,6 +12,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <sys/resource.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/optim/adamw.h>
 
 #include <CLI/CLI.hpp>
@@ -116,6 +117,8 @@ int main(int argc, char** argv) {
     app.add_option("--bf16", bf16, "bf16 autocast on both sides");
     app.add_option("--python", python);
     app.add_flag("--skip-python", skip_python);
+    std::string profile_file;
+    app.add_option("--profile", profile_file, "Write a Chrome trace of one C++ pass over the 'same' batches and exit");
     if (int rc = mcip::parse_cli(app, argc, argv); rc >= 0) return rc;
     at::set_num_threads(static_cast<int>(threads));
 
@@ -234,6 +237,12 @@ int main(int argc, char** argv) {
       return nlohmann::json::parse(out.substr(out.rfind('{')));
     };
 
+    if (!profile_file.empty()) {
+      cpp_pass(same);  // warm
+      torch::autograd::profiler::RecordProfile guard(profile_file);
+      cpp_pass(same);
+      return 0;
+    }
     struct Comparison {
       std::string name;
       const Lengths* cpp_batches = nullptr;

@@ -166,6 +166,7 @@ class Decoder {
   };
   const FusedProjection* fused_projection(std::size_t slot, const std::vector<const Linear*>& parts, at::ScalarType dtype);
   at::Tensor lora_delta(const LoraAdapter& lora, at::Tensor h, at::Generator* gen) const;
+  at::Tensor final_norm(const at::Tensor& x) const;
 
   ModelConfig config_;
   bool training_ = false;

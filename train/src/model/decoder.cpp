@@ -10,6 +10,7 @@
 
 #include "mcip/error.h"
 #include "mcip/model.h"
+#include "fused_ops.h"
 #include "recompute.h"
 
 namespace mcip::train {
@@ -27,6 +28,11 @@ at::Tensor dropout(const at::Tensor& x, double p, at::Generator* gen) {
   // Masks are drawn on the model's CPU generator so runs are reproducible whatever the device.
   at::Tensor keep = at::empty(x.sizes(), at::TensorOptions().dtype(at::kFloat)).bernoulli_(1.0 - p, *gen);
   return x * keep.to(x.device(), x.scalar_type()).div_(1.0 - p);
+}
+
+bool fused_kernels_apply(const at::Tensor& x) {
+  const auto t = x.scalar_type();
+  return x.device().is_cpu() && (t == at::kFloat || t == at::kBFloat16 || t == at::kDouble);
 }
 
 Linear make_linear(std::int64_t out, std::int64_t in, bool bias, const at::TensorOptions& opt) {
@@ -334,17 +340,29 @@ at::Tensor Decoder::attention(std::int64_t layer, const at::Tensor& x, const Lay
   return linear_forward(l.o_proj, out, gen);
 }
 
+// RMSNorm whose output feeds GEMMs: under autocast it is written directly in the autocast dtype.
+static at::Tensor norm_for(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  const at::ScalarType out =
+      autocast_active(x) ? autocast_dtype(x) : at::promote_types(x.scalar_type(), weight.scalar_type());
+  if (fused_kernels_apply(x) && fused_kernels_apply(weight)) return detail::fused_rms_norm(x, weight, eps, out);
+  return rms_norm(x, weight, eps).to(out);
+}
+
 at::Tensor Decoder::layer_forward(std::int64_t layer, const at::Tensor& hidden, const LayerInputs& in,
                                   at::Generator* gen, KvCache* cache) {
   const DecoderLayer& l = layers[static_cast<std::size_t>(layer)];
   const double eps = config_.rms_norm_eps;
-  at::Tensor h = hidden + attention(layer, rms_norm(hidden, l.input_layernorm, eps), in, gen, cache);
-  at::Tensor x = rms_norm(h, l.post_attention_layernorm, eps);
+  at::Tensor h = hidden + attention(layer, norm_for(hidden, l.input_layernorm, eps), in, gen, cache);
+  at::Tensor x = norm_for(h, l.post_attention_layernorm, eps);
   auto gate_up = projections(2 * static_cast<std::size_t>(layer) + 1, {&l.gate_proj, &l.up_proj}, x, gen);
-  // SiLU in at least fp32: more exact, and LibTorch's CPU silu backward is ~4x slower in bf16.
-  at::Tensor gate = gate_up[0];
-  at::Tensor act = at::silu(gate.to(accumulate_type(gate.scalar_type()))) * gate_up[1];
-  return h + linear_forward(l.down_proj, act.to(gate.scalar_type()), gen);
+  at::Tensor gate = gate_up[0], act;
+  if (fused_kernels_apply(gate)) {
+    act = detail::fused_swiglu(gate, gate_up[1]);
+  } else {
+    // SiLU in at least fp32 (more exact; the bf16 silu backward is also slow on CPU).
+    act = (at::silu(gate.to(accumulate_type(gate.scalar_type()))) * gate_up[1]).to(gate.scalar_type());
+  }
+  return h + linear_forward(l.down_proj, act, gen);
 }
 
 std::vector<at::Tensor> Decoder::layer_parameters(std::int64_t layer) {
@@ -414,6 +432,13 @@ void Decoder::check_ids(const at::Tensor& ids) const {
                                  lo.item<std::int64_t>(), hi.item<std::int64_t>(), config_.vocab_size));
 }
 
+at::Tensor Decoder::final_norm(const at::Tensor& x) const {
+  // Same dtype as the ATen composition gives (no autocast cast: the heads decide).
+  if (fused_kernels_apply(x) && fused_kernels_apply(norm))
+    return detail::fused_rms_norm(x, norm, config_.rms_norm_eps, at::promote_types(x.scalar_type(), norm.scalar_type()));
+  return rms_norm(x, norm, config_.rms_norm_eps);
+}
+
 at::Tensor Decoder::hidden_states(const Batch& batch) {
   const at::Tensor& ids = batch.input_ids;
   check_ids(ids);
@@ -424,7 +449,7 @@ at::Tensor Decoder::hidden_states(const Batch& batch) {
   const bool recompute = recompute_ && c10::GradMode::is_enabled();
   for (std::int64_t i = 0; i < config_.num_hidden_layers; ++i)
     x = recompute ? detail::recomputed_layer(*this, i, x, in, &dropout_gen_) : layer_forward(i, x, in, &dropout_gen_);
-  return rms_norm(x, norm, config_.rms_norm_eps);
+  return final_norm(x);
 }
 
 at::Tensor Decoder::hidden_states(const Batch& batch, KvCache& cache) {
@@ -442,7 +467,7 @@ at::Tensor Decoder::hidden_states(const Batch& batch, KvCache& cache) {
   at::Tensor x = at::embedding(embed_tokens, ids);
   for (std::int64_t i = 0; i < config_.num_hidden_layers; ++i) x = layer_forward(i, x, in, &dropout_gen_, &cache);
   cache.attention_mask = all_mask;
-  return rms_norm(x, norm, config_.rms_norm_eps);
+  return final_norm(x);
 }
 
 std::vector<std::vector<std::int64_t>> Decoder::generate_greedy(const Batch& prompt, std::int64_t max_new_tokens,
