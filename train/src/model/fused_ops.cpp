@@ -124,21 +124,27 @@ struct SwiGlu : torch::autograd::Function<SwiGlu> {
     const at::Tensor g2 = as_rows(gate), u2 = as_rows(up.to(gate.scalar_type()));
     const std::int64_t rows = g2.size(0), n = g2.size(1);
     at::Tensor out = at::empty({rows, n}, gate.options());
+    // sigmoid(gate) in the accumulation type, kept for backward: the exponential is the
+    // expensive part and backward then needs none.
+    at::Tensor sig = at::empty({rows, n}, gate.options().dtype(gate.scalar_type() == at::kDouble ? at::kDouble : at::kFloat));
     AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, gate.scalar_type(), "mcip_swiglu", [&] {
       using acc = acc_t<scalar_t>;
       const scalar_t* gp = g2.data_ptr<scalar_t>();
       const scalar_t* up_ = u2.data_ptr<scalar_t>();
       scalar_t* op = out.data_ptr<scalar_t>();
+      acc* sp = sig.data_ptr<acc>();
       const std::int64_t gs = g2.stride(0), us = u2.stride(0);
       at::parallel_for(0, rows, kGrain, [&](std::int64_t begin, std::int64_t end) {
         for (std::int64_t r = begin; r < end; ++r)
           for (std::int64_t i = 0; i < n; ++i) {
             const acc g = static_cast<acc>(gp[r * gs + i]);
-            op[r * n + i] = static_cast<scalar_t>(g * sigmoid(g) * static_cast<acc>(up_[r * us + i]));
+            const acc s = sigmoid(g);
+            sp[r * n + i] = s;
+            op[r * n + i] = static_cast<scalar_t>(g * s * static_cast<acc>(up_[r * us + i]));
           }
       });
     });
-    ctx->save_for_backward({g2, u2});
+    ctx->save_for_backward({g2, u2, sig});
     ctx->saved_data["shape"] = gate.sizes().vec();
     ctx->saved_data["up_dtype"] = static_cast<std::int64_t>(up.scalar_type());
     return out.view(gate.sizes());
@@ -146,7 +152,7 @@ struct SwiGlu : torch::autograd::Function<SwiGlu> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     auto saved = ctx->get_saved_variables();
-    const at::Tensor g2 = saved[0], u2 = saved[1];
+    const at::Tensor g2 = saved[0], u2 = saved[1], sig = saved[2];
     const at::Tensor d = as_rows(grad_outputs[0].to(g2.scalar_type()));
     const std::int64_t rows = g2.size(0), n = g2.size(1);
     at::Tensor dg = at::empty({rows, n}, g2.options()), du = at::empty({rows, n}, g2.options());
@@ -155,6 +161,7 @@ struct SwiGlu : torch::autograd::Function<SwiGlu> {
       const scalar_t* gp = g2.data_ptr<scalar_t>();
       const scalar_t* up_ = u2.data_ptr<scalar_t>();
       const scalar_t* dp = d.data_ptr<scalar_t>();
+      const acc* sp = sig.data_ptr<acc>();
       scalar_t* dgp = dg.data_ptr<scalar_t>();
       scalar_t* dup = du.data_ptr<scalar_t>();
       const std::int64_t gs = g2.stride(0), us = u2.stride(0), ds = d.stride(0);
@@ -163,7 +170,7 @@ struct SwiGlu : torch::autograd::Function<SwiGlu> {
           for (std::int64_t i = 0; i < n; ++i) {
             const acc g = static_cast<acc>(gp[r * gs + i]), u = static_cast<acc>(up_[r * us + i]);
             const acc dy = static_cast<acc>(dp[r * ds + i]);
-            const acc s = sigmoid(g);
+            const acc s = sp[r * n + i];
             // d silu(g)/dg = s * (1 + g * (1 - s))
             dgp[r * n + i] = static_cast<scalar_t>(dy * u * s * (acc(1) + g * (acc(1) - s)));
             dup[r * n + i] = static_cast<scalar_t>(dy * g * s);
