@@ -66,9 +66,13 @@ at::Tensor grouped_query_attention(const at::Tensor& q, const at::Tensor& k, con
   const std::int64_t kv = k.size(1), groups = heads / kv, tk = k.size(2);
   // Query heads h = kv*groups + g share KV head kv (HF repeat_kv order), so folding the group
   // into the row dimension lets one matmul per KV head serve all its query heads.
-  at::Tensor qg = q.reshape({b, kv, groups * t, d});
-  at::Tensor scores = at::matmul(qg, k.transpose(-1, -2)).mul_(1.0 / std::sqrt(static_cast<double>(d)));
-  scores = scores.view({b, kv, groups, t, tk}).to(accumulate_type(q.scalar_type())) + mask_bias;
+  // The 1/sqrt(d) scale goes on q (tk/d times smaller than the scores): in place when the fold
+  // into rows had to copy q anyway.
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  at::Tensor qg = q.is_contiguous() ? q.reshape({b, kv, groups * t, d}).mul(scale) : q.reshape({b, kv, groups * t, d}).mul_(scale);
+  at::Tensor scores = at::matmul(qg, k.transpose(-1, -2));
+  // bf16 scores + fp32 mask promote to fp32 in one pass (no separate cast).
+  scores = at::add(scores.view({b, kv, groups, t, tk}), mask_bias.to(accumulate_type(q.scalar_type())));
   at::Tensor probs = at::softmax(scores, -1).to(v.scalar_type());
   at::Tensor out = at::matmul(probs.view({b, kv, groups * t, tk}), v);
   return out.view({b, heads, t, d});
