@@ -40,6 +40,18 @@ ojson stated_slots(const ojson& arguments, const std::string& query) {
   return slots;
 }
 
+// "Please " + "What's in my notes?" -> "Please what's in my notes?"; a prefix ending a sentence or
+// a clause with ':' or '?' keeps the capital.
+std::string with_prefix(const std::string& prefix, const std::string& query) {
+  if (prefix.empty() || query.size() < 2) return prefix + query;
+  const char end = prefix.size() >= 2 ? prefix[prefix.size() - 2] : ' ';
+  std::string q = query;
+  const bool word_initial = std::isupper(static_cast<unsigned char>(q[0])) && std::islower(static_cast<unsigned char>(q[1]));
+  if (end != '?' && end != ':' && end != '.' && end != '!' && word_initial && q.rfind("I ", 0) != 0)
+    q[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(q[0])));
+  return prefix + q;
+}
+
 }  // namespace
 
 Episode Simulator::benign_from_seed(const Seed& seed, Rng& rng, const std::string& forced_role) const {
@@ -86,8 +98,8 @@ Episode Simulator::benign_from_seed(const Seed& seed, Rng& rng, const std::strin
   connect_servers(ep, used, server, rng);
   set_subject(ep);
   add_chitchat(ep, rng);
-  // The recorded request verbatim; at most a closing courtesy is added.
-  ep.turns.push_back({TurnKind::User, seed.query + rng.pick(ph.request_suffixes), -1});
+  // The recorded request verbatim, framed by an optional courtesy so repeats of one exchange differ.
+  ep.turns.push_back({TurnKind::User, with_prefix(rng.pick(ph.request_prefixes), seed.query) + rng.pick(ph.request_suffixes), -1});
   close_turns(ep, rng);
   return ep;
 }
