@@ -90,7 +90,9 @@ void SentencePiece::train(const TrainOptions& o) {
   // leaves a model file that looks complete.
   const fs::path final_prefix(o.model_prefix);
   if (!final_prefix.parent_path().empty()) fs::create_directories(final_prefix.parent_path());
-  const std::string tmp_prefix = flag_path("model_prefix", o.model_prefix + ".tmp" + std::to_string(::getpid()));
+  // No pid in the name: SentencePiece stores model_prefix inside the .model it writes, and the
+  // same corpus and settings must give the same bytes (the refresh job caches by content).
+  const std::string tmp_prefix = flag_path("model_prefix", o.model_prefix + ".partial");
   std::string args = fmt::format(
       "--input={} --model_prefix={} --vocab_size={} --model_type={} --byte_fallback={} "
       "--character_coverage={} --max_sentence_length={} --num_threads={} "

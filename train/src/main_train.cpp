@@ -8,6 +8,7 @@
 #include "mcip/tokenizer.h"
 #include "mcip/train.h"
 #include "cli_inspect.h"
+#include "trainer/cli_tokenize.h"
 #include "trainer/cli_train.h"
 
 int main(int argc, char** argv) {
@@ -29,6 +30,8 @@ int main(int argc, char** argv) {
     tok->add_option("--threads", topt.num_threads, "Trainer threads");
     mcip::train::cli::InspectOptions inspect_options;
     auto* inspect = mcip::train::cli::add_inspect_command(app, inspect_options);
+    mcip::train::cli::TokenizeCommand tokenize_command;
+    auto* tokenize = mcip::train::cli::add_tokenize_command(app, tokenize_command);
     mcip::train::cli::TrainCommand train_command;
     mcip::train::cli::add_train_arguments(app, train_command);
     app.footer("Train: mcip-train configs/guardian-tiny-cpu.yaml [key=value ...] (see train/TRAINER.md).\n"
@@ -42,6 +45,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*inspect) return mcip::train::cli::run_inspect(inspect_options);
+    if (*tokenize) return mcip::train::cli::run_tokenize_command(tokenize_command);
     if (*tok) {
       mcip::tokenizer::SentencePiece::train(topt);
       auto sp = mcip::tokenizer::SentencePiece::load(topt.model_prefix + ".model");

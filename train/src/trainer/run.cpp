@@ -22,6 +22,7 @@
 #include "mcip/trainer.h"
 #include "phase.h"
 #include "stop_signal.h"
+#include "tokenizer_setup.h"
 
 namespace mcip::train {
 namespace fs = std::filesystem;
@@ -32,41 +33,6 @@ constexpr const char* kDone = "DONE";
 bool phase_done(const fs::path& final_dir) { return fs::exists(final_dir / kDone) && fs::exists(final_dir / "config.json"); }
 
 void mark_done(const fs::path& final_dir) { write_file_atomic(final_dir / kDone, "complete\n"); }
-
-// tokenizer.model: the configured file, the base checkpoint's, or one trained on the train split.
-tokenizer::SentencePiece obtain_tokenizer(const TrainerConfig& c, Distributed& dist, std::ostream& log) {
-  if (!c.tokenizer.model.empty()) return tokenizer::SentencePiece::load(c.tokenizer.model.string());
-  if (!c.model.base.empty()) {
-    const ModelConfig mc = ModelConfig::load(c.model.base / "config.json");
-    if (auto sp = load_checkpoint_tokenizer(c.model.base, mc)) return std::move(*sp);
-    throw InputError((c.model.base / "tokenizer.model").string(), 0, "tokenizer.model",
-                     "the base checkpoint has no SentencePiece tokenizer.model: set tokenizer.model");
-  }
-  const fs::path dir = c.output_dir / "tokenizer", model = dir / "tokenizer.model", stamp = dir / "source.json";
-  const std::string source_key =
-      hash_hex(fmt::format("{}|{}|{}|{}", hash_file_hex(split_path(c.data, "train").string()), c.tokenizer.vocab_size,
-                           c.tokenizer.train_sentences, c.seed));
-  const bool fresh = fs::exists(model) && fs::exists(stamp) && read_file(stamp).find(source_key) != std::string::npos;
-  if (!fresh && dist.is_main()) {
-    fs::create_directories(dir);
-    const auto lines = corpus_lines(c.data, "train", c.tokenizer.train_sentences, c.seed);
-    std::string corpus;
-    for (const auto& l : lines) corpus += l + "\n";
-    write_file_atomic(dir / "corpus.txt", corpus);
-    tokenizer::TrainOptions to;
-    to.input_files = {(dir / "corpus.txt").string()};
-    to.model_prefix = (dir / "tokenizer").string();
-    to.vocab_size = static_cast<int>(c.tokenizer.vocab_size);
-    to.num_threads = 1;  // deterministic merges whatever the machine
-    log << fmt::format("[tokenizer] training SentencePiece BPE ({} pieces) on {} lines of the train split\n",
-                       to.vocab_size, lines.size());
-    tokenizer::SentencePiece::train(to);
-    fs::remove(dir / "corpus.txt");
-    write_file_atomic(stamp, nlohmann::json{{"source", source_key}}.dump() + "\n");
-  }
-  dist.barrier();
-  return tokenizer::SentencePiece::load(model.string());
-}
 
 ModelConfig random_config(const ArchitectureConfig& a, const tokenizer::SentencePiece& sp) {
   nlohmann::json j = {{"architectures", {"LlamaForCausalLM"}},
