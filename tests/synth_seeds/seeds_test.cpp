@@ -19,6 +19,7 @@
 #include "mcip/synth/example.h"
 #include "mcip/synth/json_text.h"
 #include "mcip/synth/mutators.h"
+#include "mcip/synth/realism.h"
 #include "mcip/synth/recorded_seeds.h"
 #include "mcip/taxonomy.h"
 
@@ -410,6 +411,13 @@ TEST(SeededDataset, SameBytesWithOneOrTwoThreadsAndInShards) {
     }
   }
   EXPECT_GT(seeded_benign, 3);
+
+  // --realism measures the simulator only: seeded records (real results) are left out.
+  std::vector<fs::path> traces;
+  for (const auto& f : fs::directory_iterator(kSource + "/data/traces")) traces.push_back(f.path());
+  const RealismReport report = compare_realism(dir.path / "t1", traces);
+  EXPECT_EQ(report.seeded_records, rt["examples"].get<std::uint64_t>());
+  EXPECT_EQ(report.records + report.seeded_records, 300u);
 }
 
 // --- bad input -----------------------------------------------------------------------------
