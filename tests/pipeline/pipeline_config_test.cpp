@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -116,7 +117,9 @@ TEST(RefreshConfig, ShippedConfigIsValid) {
   EXPECT_EQ(cfg.name, "tiny-cpu");
   std::vector<std::string> names;
   for (const auto& s : cfg.stages) names.push_back(s.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"harvest", "synth", "validate", "train", "export", "eval"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"harvest", "synth", "validate", "tokenize", "train", "export", "eval"}));
   EXPECT_FALSE(cfg.stages[0].enabled);
+  const auto& train = cfg.stages[4].after;
+  EXPECT_NE(std::find(train.begin(), train.end(), "tokenize"), train.end()) << "train reads the tokenize stage's output";
   EXPECT_EQ(cfg.gate.metrics, "metrics.json");
 }
