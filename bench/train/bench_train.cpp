@@ -178,10 +178,9 @@ int main(int argc, char** argv) {
     torch::optim::AdamW opt(params, torch::optim::AdamWOptions(1e-3));
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<std::uint64_t>(seed));
 
-    // One C++ pass over the batches: untimed warmup steps, then timed steps; real tokens/s.
+    // One C++ pass over the batches: untimed warmup steps, then the time of each timed step.
     auto cpp_pass = [&](const Lengths& batches) {
-      std::int64_t tokens = 0;
-      double seconds = 0;
+      std::vector<double> step_seconds;
       for (size_t s = 0; s < batches.size(); ++s) {
         const auto& l = batches[s];
         std::int64_t t = 0;
@@ -212,12 +211,10 @@ int main(int argc, char** argv) {
         }
         opt.step();
         opt.zero_grad();
-        if (static_cast<std::int64_t>(s) >= warmup) {
-          seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-          tokens += step_tokens;
-        }
+        if (static_cast<std::int64_t>(s) >= warmup) step_seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+        (void)step_tokens;
       }
-      return static_cast<double>(tokens) / seconds;
+      return step_seconds;
     };
     auto python_pass = [&](const Lengths& batches) {
       const auto spec_path = std::filesystem::temp_directory_path() / fmt::format("mcip-bench-train-{}.json", getpid());
@@ -243,13 +240,22 @@ int main(int argc, char** argv) {
       cpp_pass(same);
       return 0;
     }
+    // Each pass runs the same batches, so each side keeps, per batch, its fastest time over all
+    // rounds: bursts of load from other processes (seconds long on a shared machine) then
+    // cost a side only if they hit the same step in every round.
     struct Comparison {
       std::string name;
       const Lengths* cpp_batches = nullptr;
       const Lengths* python_batches = nullptr;
-      double cpp_tps = 0, python_tps = 0, python_rss = 0;
+      std::vector<double> cpp_best, python_best;  // per timed step, seconds
+      double cpp_tps = 0, python_tps = 0, python_rss = 0, cpp_pass_tps = 0, python_pass_tps = 0;
       std::string torch_version;
     };
+    auto keep_fastest = [](std::vector<double>& best, const std::vector<double>& times) {
+      if (best.empty()) best = times;
+      for (size_t i = 0; i < best.size() && i < times.size(); ++i) best[i] = std::min(best[i], times[i]);
+    };
+    auto sum = [](const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); };
     std::vector<Comparison> comparisons;
     auto add_comparison = [&](const std::string& name, const Lengths& cpp_batches, const Lengths& python_batches) {
       Comparison c;
@@ -264,10 +270,16 @@ int main(int argc, char** argv) {
     // processes on a shared machine penalises both alike.
     for (std::int64_t round = 0; round < rounds; ++round)
       for (auto& c : comparisons) {
-        c.cpp_tps = std::max(c.cpp_tps, cpp_pass(*c.cpp_batches));
+        const auto times = cpp_pass(*c.cpp_batches);
+        const double real_tokens = static_cast<double>(timed_tokens(*c.cpp_batches, warmup, false));
+        c.cpp_pass_tps = std::max(c.cpp_pass_tps, real_tokens / sum(times));
+        keep_fastest(c.cpp_best, times);
+        c.cpp_tps = real_tokens / sum(c.cpp_best);
         if (skip_python) continue;
         const nlohmann::json r = python_pass(*c.python_batches);
-        if (r["tokens_per_s"].get<double>() > c.python_tps) c.python_tps = r["tokens_per_s"].get<double>();
+        c.python_pass_tps = std::max(c.python_pass_tps, r["tokens_per_s"].get<double>());
+        keep_fastest(c.python_best, r["step_seconds"].get<std::vector<double>>());
+        c.python_tps = static_cast<double>(timed_tokens(*c.python_batches, warmup, false)) / sum(c.python_best);
         c.python_rss = std::max(c.python_rss, r["peak_rss_mb"].get<double>());
         c.torch_version = r["torch"].get<std::string>();
       }
@@ -279,7 +291,7 @@ int main(int argc, char** argv) {
 
     std::cout << fmt::format(
         "LoRA step, {} timed steps x batch {} ({} warmup) from {}/train.jsonl (max_length {}), hidden {} x {} layers, "
-        "GQA {}/{}, rank {} all-linear, bf16 autocast {}, {} threads, best of {} alternating rounds\n",
+        "GQA {}/{}, rank {} all-linear, bf16 autocast {}, {} threads, {} alternating rounds, fastest time per step\n",
         steps, batch, warmup, data_dir, max_length, hidden, layers, heads, kv_heads, rank, bf16 ? "on" : "off", threads,
         rounds);
     std::cout << "| comparison | implementation | batches | real tokens/s | padding | peak RSS MB | model GFLOP/s | of bf16 "
@@ -298,7 +310,11 @@ int main(int argc, char** argv) {
       if (c.python_tps > 0) row(fmt::format("PyTorch eager {}", c.torch_version), *c.python_batches, py_kind, c.python_tps, c.python_rss);
     }
     for (const auto& c : comparisons)
-      if (c.python_tps > 0) std::cout << fmt::format("{}: {:.2f}x real tokens/s\n", c.name, c.cpp_tps / c.python_tps);
+      if (c.python_tps > 0)
+        std::cout << fmt::format("{}: {:.2f}x real tokens/s (fastest time per step over the rounds); best whole pass {:.0f} vs {:.0f} "
+                                 "= {:.2f}x\n",
+                                 c.name, c.cpp_tps / c.python_tps, c.cpp_pass_tps, c.python_pass_tps,
+                                 c.cpp_pass_tps / c.python_pass_tps);
     std::cout << fmt::format("bf16 matmul 1024^3 on this machine: {:.1f} GFLOP/s ({} threads)\n", peak, threads);
     return 0;
   });

@@ -126,11 +126,13 @@ def main():
 
     for lengths in spec["batches"][: spec["warmup"]]:
         step(lengths)
-    start, tokens = time.perf_counter(), 0
+    start, tokens, step_seconds = time.perf_counter(), 0, []
     for lengths in spec["batches"][spec["warmup"]:]:
+        t0 = time.perf_counter()
         tokens += step(lengths)
+        step_seconds.append(time.perf_counter() - t0)
     dt = time.perf_counter() - start
-    print(json.dumps({"tokens": tokens, "seconds": dt, "tokens_per_s": tokens / dt,
+    print(json.dumps({"tokens": tokens, "seconds": dt, "tokens_per_s": tokens / dt, "step_seconds": step_seconds,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "torch": torch.__version__}))
 
