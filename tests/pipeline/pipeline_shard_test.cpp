@@ -1,7 +1,10 @@
 // Sharded stages with fake binaries: shards run as parallel processes and are merged; the run
 // is cached like any stage; a dead shard fails the stage clearly, stops its siblings, and a
 // rerun redoes only the shards that did not finish.
+#include <signal.h>
+
 #include <chrono>
+#include <thread>
 
 #include "pipeline_fixture.h"
 
@@ -107,4 +110,46 @@ TEST_F(ShardFixture, ChangingTheShardCountRerunsTheStage) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(runs_of("shard"), 3 + 2);
   EXPECT_EQ(runs_of("merge"), 2);
+}
+
+TEST_F(ShardFixture, KilledDuringShardsResumesAndEqualsAnUninterruptedRun) {
+  ASSERT_EQ(refresh("--version ref").code, 0);
+  const std::string reference = release_json(releases() / "ref")["content_hash"];
+  fs::remove_all(releases());
+  fs::remove_all(dir_ / "work");
+  fs::remove_all(dir_ / "counts");
+  fs::create_directories(dir_ / "counts");
+
+  // Shards 0 and 1 finish, shard 2 hangs; then the pipeline is SIGKILLed.
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setenv("FAKE_COUNT_DIR", (dir_ / "counts").c_str(), 1);
+    setenv("FAKE_SLEEP_SHARD", "2", 1);
+    if (chdir(dir_.c_str()) != 0) _exit(126);
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 2);
+    execl((std::string(MCIP_BIN_DIR) + "/mcip-pipeline").c_str(), "mcip-pipeline", "refresh", "--config", "refresh.yaml",
+          (char*)nullptr);
+    _exit(127);
+  }
+  auto done_markers = [&] {
+    int n = 0;
+    if (fs::exists(dir_ / "work" / "synth"))
+      for (const auto& e : fs::recursive_directory_iterator(dir_ / "work" / "synth"))
+        n += e.path().filename().string().find(".done.json") != std::string::npos &&
+             e.path().filename().string().rfind("shard-", 0) == 0;
+    return n;
+  };
+  for (int i = 0; i < 500 && (done_markers() < 2 || runs_of("shard") < 3); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(done_markers(), 2);
+  kill(pid, SIGKILL);
+  int status;
+  waitpid(pid, &status, 0);
+
+  auto resumed = refresh("--version resumed");
+  ASSERT_EQ(resumed.code, 0) << resumed.out;
+  EXPECT_NE(resumed.out.find("shard 1/3 finished in an earlier run: reused"), std::string::npos) << resumed.out;
+  EXPECT_EQ(runs_of("shard"), 3 + 1) << "only the unfinished shard 2 runs again";
+  EXPECT_EQ(release_json(releases() / "resumed")["content_hash"], reference);
 }
