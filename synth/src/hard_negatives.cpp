@@ -75,9 +75,29 @@ std::optional<Mutation> user_correction(const Episode& src, const Simulator& sim
   const ojson& props = call.tool->input_schema["properties"];
   ojson now = mutate::different_value(props.contains(key) ? props[key] : ojson::object(), key, old, sim, rng);
   if (now.is_null() || now == old) return std::nullopt;
-  call.arguments[key] = now;
   ep.requests[0].slots[key] = now;
-  sim.simulate_result(call, rng);
+  // Every call comes after the correction, so every call that used the old value (prerequisites
+  // too: the lookup before the booking) uses the new one; values those calls hand on (tokens,
+  // ids) follow their new results.
+  std::vector<std::pair<ojson, ojson>> handed;  // result before and after re-simulating a call
+  for (auto& k : ep.calls) {
+    bool changed = false;
+    if (k.arguments.contains(key) && k.arguments[key] == old) {
+      k.arguments[key] = now;
+      changed = true;
+    }
+    for (const auto& [before, after] : handed)
+      for (auto it = before.begin(); it != before.end(); ++it)
+        if (k.arguments.contains(it.key()) && k.arguments[it.key()] == it.value() && after.contains(it.key()) &&
+            after[it.key()] != it.value()) {
+          k.arguments[it.key()] = after[it.key()];
+          changed = true;
+        }
+    if (!changed) continue;
+    const ojson before = k.structured;
+    sim.simulate_result(k, rng, k.is_error, k.purpose == "failed_attempt");
+    if (before.is_object() && k.structured.is_object()) handed.emplace_back(before, k.structured);
+  }
   // The correction goes right after the request, before any call.
   int at = -1;
   for (size_t i = 0; i < ep.turns.size(); ++i)

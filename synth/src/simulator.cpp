@@ -103,11 +103,54 @@ ojson Simulator::arguments_for(const Tool& tool, const ojson& stated, const std:
         done = true;
       }
     if (done) continue;
+    // Or listed in one: a search result's first item ("offers": [{"offer_id": ...}]) is the one booked.
+    for (auto c = before.rbegin(); c != before.rend() && !done; ++c)
+      if (!c->is_error && c->structured.is_object() && c->server == tool.server)
+        for (auto f = c->structured.begin(); f != c->structured.end() && !done; ++f)
+          if (f->is_array() && !f->empty() && (*f)[0].is_object() && (*f)[0].contains(prop) && !(*f)[0][prop].is_null()) {
+            args[prop] = (*f)[0][prop];
+            done = true;
+          }
+    if (done) continue;
     const bool required = contains(tool.required_args, prop);
     if (!required && !rng.chance(world_.config().episode.optional_args * 0.5)) continue;
     args[prop] = world_.pools().sample(props[prop], prop, rng);
   }
+  ValuePools::order_date_ranges(args, stated);
   return args;
+}
+
+void Simulator::set_result_text(Call& call) {
+  // A result with one field is sent as that field, as the real filesystem and memory servers do:
+  // a string (a file's text, a status line) as plain text, a list as its JSON.
+  const bool lone = call.structured.size() == 1;
+  if (lone && call.structured.begin()->is_string()) call.text = call.structured.begin()->get<std::string>();
+  else if (lone && call.structured.begin()->is_array()) call.text = compact_json(*call.structured.begin());
+  else call.text = compact_json(call.structured);
+}
+
+void Simulator::list_stated_values(std::vector<Call>& before, const Call& call, const ojson& stated) {
+  for (auto a = call.arguments.begin(); a != call.arguments.end(); ++a) {
+    if (is_token_name(a.key())) continue;
+    bool said = false;  // under this name or a more specific one ("from_account_id" for "account_id")
+    for (auto v = stated.begin(); v != stated.end() && !said; ++v) said = v.value() == a.value();
+    if (!said) continue;
+    // The latest earlier result of this server that lists this field must list the stated value.
+    for (auto c = before.rbegin(); c != before.rend(); ++c) {
+      if (c->is_error || !c->structured.is_object() || c->server != call.server) continue;
+      ojson* list = nullptr;
+      for (auto f = c->structured.begin(); f != c->structured.end() && !list; ++f)
+        if (f->is_array() && !f->empty() && (*f)[0].is_object() && (*f)[0].contains(a.key())) list = &*f;
+      if (!list) continue;
+      bool listed = false;
+      for (const auto& item : *list) listed = listed || (item.is_object() && item.contains(a.key()) && item[a.key()] == a.value());
+      if (!listed) {
+        (*list)[0][a.key()] = a.value();
+        set_result_text(*c);
+      }
+      break;
+    }
+  }
 }
 
 void Simulator::simulate_result(Call& call, Rng& rng, bool fail, bool transient) const {
@@ -139,15 +182,12 @@ void Simulator::simulate_result(Call& call, Rng& rng, bool fail, bool transient)
       if (call.arguments.contains(it.key()) && !is_token_name(it.key()) &&
           call.arguments[it.key()].type() == it.value().type())
         it.value() = call.arguments[it.key()];
+    ValuePools::order_date_ranges(out, call.arguments);
     call.structured = std::move(out);
-    // A result with one field is sent as that field, as the real filesystem and memory servers do:
-    // a string (a file's text, a status line) as plain text, a list as its JSON.
-    const bool lone = call.structured.size() == 1;
     // A state change reports its status in that string ("Successfully wrote to ..."), not a sample.
+    const bool lone = call.structured.size() == 1;
     if (lone && call.structured.begin()->is_string() && !tool.read_only) *call.structured.begin() = prose_result(tool, call.arguments, rng);
-    if (lone && call.structured.begin()->is_string()) call.text = call.structured.begin()->get<std::string>();
-    else if (lone && call.structured.begin()->is_array()) call.text = compact_json(*call.structured.begin());
-    else call.text = compact_json(call.structured);
+    set_result_text(call);
   } else if (rng.chance(world_.config().episode.plain_text_results)) {
     // Prose, as real servers without an outputSchema usually answer.
     call.structured = nullptr;
@@ -316,6 +356,7 @@ void Simulator::plan_request(Episode& ep, int r, Rng& rng) const {
     call.purpose = requested ? "requested" : "prerequisite";
     call.request = requested ? r : -1;
     call.arguments = arguments_for(tool, req.slots, ep.calls, ep.caller, rng);
+    list_stated_values(ep.calls, call, req.slots);
     simulate_result(call, rng);
     ep.calls.push_back(std::move(call));
   };
@@ -353,6 +394,7 @@ Episode Simulator::benign(Rng& rng, const Tool* primary, bool force_multi_reques
       for (const auto& a : t->required_args)
         if (!is_token_name(a)) req.slots[a] = world_.pools().sample(props[a], a, rng);
     }
+    ValuePools::order_date_ranges(req.slots);
     ep.requests.push_back(std::move(req));
   }
 

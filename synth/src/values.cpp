@@ -30,7 +30,7 @@ const std::map<std::string, Generator>& generator_names() {
       {"ipv4", Generator::Ipv4}, {"hostname", Generator::Hostname}, {"iban", Generator::Iban},
       {"account_number", Generator::AccountNumber}, {"token", Generator::Token}, {"sentence", Generator::Sentence},
       {"word", Generator::Word}, {"year", Generator::Year}, {"duration_minutes", Generator::DurationMinutes},
-      {"language", Generator::Language}, {"boolean", Generator::Boolean}};
+      {"language", Generator::Language}, {"boolean", Generator::Boolean}, {"birth_date", Generator::BirthDate}};
   return names;
 }
 
@@ -51,6 +51,61 @@ int digit_pattern_length(const std::string& p) {
 }
 
 std::string two(int v) { return fmt::format("{:02d}", v); }
+
+// Days since 1970-01-01 of a civil date and back (H. Hinnant's algorithms), for date arithmetic
+// without time zones.
+long days_from_civil(long y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const long era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<long>(doe) - 719468;
+}
+
+void civil_from_days(long z, long& y, unsigned& m, unsigned& d) {
+  z += 719468;
+  const long era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y = static_cast<long>(yoe) + era * 400 + (m <= 2);
+}
+
+// "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM..." -> minutes since the epoch; false for anything else.
+bool parse_when(const std::string& s, long& minutes, bool& has_time) {
+  auto digits = [&](size_t at, size_t n, long& v) {
+    if (s.size() < at + n) return false;
+    v = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
+      v = v * 10 + (s[i] - '0');
+    }
+    return true;
+  };
+  long y, mo, d, h = 0, mi = 0;
+  if (!digits(0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(5, 2, mo) || s[7] != '-' || !digits(8, 2, d)) return false;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31) return false;
+  has_time = s.size() > 10;
+  if (has_time && (s[10] != 'T' || !digits(11, 2, h) || s[13] != ':' || !digits(14, 2, mi))) return false;
+  minutes = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 1440 + h * 60 + mi;
+  return true;
+}
+
+// `like` with its date (and time) replaced by `minutes`; the rest of the text (seconds, zone) kept.
+std::string format_when(long minutes, const std::string& like, bool has_time) {
+  long y;
+  unsigned m, d;
+  const long days = minutes >= 0 ? minutes / 1440 : -((-minutes + 1439) / 1440);
+  civil_from_days(days, y, m, d);
+  std::string out = fmt::format("{:04d}-{:02d}-{:02d}", y, m, d);
+  if (!has_time) return out;
+  const long in_day = minutes - days * 1440;
+  return out + fmt::format("T{:02d}:{:02d}", in_day / 60, in_day % 60) + like.substr(16);
+}
 
 std::string lower_ascii(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -228,6 +283,8 @@ ojson ValuePools::generate(GeneratorChoice g, std::string_view property, Rng& rn
     case Generator::Sentence: return rng.pick(*sentences_);
     case Generator::Word: return rng.pick(*words_);
     case Generator::Year: return rng.range(2019, 2026);
+    case Generator::BirthDate:  // adults: 18 to 85 years old in 2026
+      return fmt::format("{}-{}-{}", rng.range(1941, 2008), two(static_cast<int>(rng.range(1, 12))), two(static_cast<int>(rng.range(1, 28))));
     case Generator::DurationMinutes: {
       static const std::vector<long long> d = {15, 30, 45, 60, 90, 120};
       return rng.pick(d);
@@ -241,7 +298,10 @@ ojson ValuePools::generate(GeneratorChoice g, std::string_view property, Rng& rn
 ojson ValuePools::sample_string(const ojson& schema, std::string_view property, Rng& rng) const {
   if (schema.contains("format") && schema["format"].is_string()) {
     const std::string& f = schema["format"].get_ref<const std::string&>();
-    if (f == "date") return generate({Generator::Date}, property, rng);
+    if (f == "date") {
+      const GeneratorChoice named = choose(property);  // a date of birth is still a date
+      return generate(named.generator == Generator::BirthDate ? named : GeneratorChoice{Generator::Date}, property, rng);
+    }
     if (f == "date-time") return generate({Generator::DateTime}, property, rng);
     if (f == "time") return generate({Generator::Time}, property, rng);
     if (f == "email") return generate({Generator::Email}, property, rng);
@@ -340,9 +400,45 @@ ojson ValuePools::sample(const ojson& schema, std::string_view property, Rng& rn
         if (req || rng.chance(0.5)) obj[it.key()] = sample(it.value(), it.key(), rng);
       }
     }
+    order_date_ranges(obj);
     return obj;
   }
   return sample_string(schema, property, rng);
+}
+
+void ValuePools::order_date_ranges(ojson& values, const ojson& keep) {
+  auto kept = [&](const std::string& key) { return keep.is_object() && keep.contains(key) && keep[key] == values[key]; };
+  if (!values.is_object()) return;
+  // Start and end words of a range; the other words of the two names must agree
+  // ("check_in"/"check_out", "start_date"/"end_date", "departs_at"/"arrives_at").
+  static const std::vector<std::pair<std::string, std::string>> words = {
+      {"check_in", "check_out"}, {"checkin", "checkout"}, {"start", "end"},   {"starts", "ends"},
+      {"departure", "return"},   {"departs", "arrives"},  {"from", "to"},     {"since", "until"},
+      {"begin", "end"},          {"departure", "arrival"}};
+  for (auto it = values.begin(); it != values.end(); ++it) {
+    if (!it.value().is_string()) continue;
+    const std::string& first = it.key();
+    for (const auto& [a, b] : words) {
+      const size_t at = first.find(a);
+      if (at == std::string::npos) continue;
+      // Whole words only: "from" in "from_date", not in "from_account".
+      const bool left = at == 0 || first[at - 1] == '_';
+      const bool right = at + a.size() == first.size() || first[at + a.size()] == '_';
+      if (!left || !right) continue;
+      const std::string second = first.substr(0, at) + b + first.substr(at + a.size());
+      if (!values.contains(second) || !values[second].is_string()) continue;
+      long start = 0, end = 0;
+      bool start_time = false, end_time = false;
+      const std::string& s = it.value().get_ref<const std::string&>();
+      const std::string e = values[second].get<std::string>();
+      if (!parse_when(s, start, start_time) || !parse_when(e, end, end_time) || start_time != end_time) continue;
+      if (end > start) continue;
+      // Stays of 1-14 nights, trips of 1-12 hours; deterministic (derived from the two values).
+      const long span = start_time ? 60 * (1 + static_cast<long>(hash64(s + e) % 12)) : 1440 * (1 + static_cast<long>(hash64(s + e) % 14));
+      if (kept(second) && !kept(first)) it.value() = format_when(end - span, s, start_time);
+      else if (!kept(second)) values[second] = format_when(start + span, e, end_time);
+    }
+  }
 }
 
 }  // namespace mcip::synth

@@ -46,7 +46,7 @@ harvest brave-search web --server "node $M/server-brave-search/dist/index.js" --
 # No browser is downloaded (npm ci --ignore-scripts): puppeteer only launches one on a tool call.
 harvest puppeteer browser --server "node $M/server-puppeteer/dist/index.js"
 # resources/list would query the database; tools/list does not.
-harvest postgres database --server "node $M/server-postgres/dist/index.js postgresql://localhost/mcip" --skip resources
+harvest postgres databases --server "node $M/server-postgres/dist/index.js postgresql://localhost/mcip" --skip resources
 # resources/list would call the Drive API.
 harvest gdrive files --server "node $M/server-gdrive/dist/index.js" --env "GDRIVE_CREDENTIALS_PATH=$tmp/gdrive-credentials.json" --skip resources
 harvest aws-kb-retrieval knowledge --server "node $M/server-aws-kb-retrieval/dist/index.js" \

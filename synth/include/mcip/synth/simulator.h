@@ -73,6 +73,11 @@ class Simulator {
                       Rng& rng) const;
   // Fills call.structured/text/is_error consistently with the tool's outputSchema and arguments.
   // `transient`: a failure that a retry can fix (unavailable, rate limited), not a bad argument.
+  // The text content of a structured result (a lone field is sent as that field).
+  static void set_result_text(Call& call);
+  // Makes the latest earlier same-server result that lists a field (search offers, rates) list the
+  // value the user stated for it, so the id booked is one the search returned.
+  static void list_stated_values(std::vector<Call>& before, const Call& call, const ojson& stated);
   void simulate_result(Call& call, Rng& rng, bool fail = false, bool transient = false) const;
   // Rewrites the final answer from the results of the requested calls.
   // `only_call` >= 0 restricts the answer to that call (follow-up answers).

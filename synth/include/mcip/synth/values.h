@@ -16,7 +16,7 @@ namespace mcip::synth {
 enum class Generator {
   Pool, PersonName, FirstName, LastName, Email, Phone, Username, Amount, Quantity, Percent, Date,
   DateTime, Time, Identifier, Uuid, Url, Path, FileName, Ipv4, Hostname, Iban, AccountNumber, Token,
-  Sentence, Word, Year, DurationMinutes, Language, Boolean
+  Sentence, Word, Year, DurationMinutes, Language, Boolean, BirthDate
 };
 
 struct GeneratorChoice {
@@ -45,6 +45,12 @@ class ValuePools {
 
   // A value for `schema` (JSON Schema subset) of a property called `property`.
   ojson sample(const ojson& schema, std::string_view property, Rng& rng) const;
+  // Puts the end of each date range after its start in one set of named values (arguments,
+  // request slots, a result object): check_out after check_in, end_date after start_date,
+  // return_date after departure_date, arrives_at after departs_at. Values sampled one by one
+  // know nothing of each other; a reader of the trace would reject a stay that ends before it starts.
+  // Values equal to those in `keep` (what the user said) are not changed: the other end moves.
+  static void order_date_ranges(ojson& values, const ojson& keep = ojson());
   // A value from a generator, ignoring schema.
   ojson generate(GeneratorChoice g, std::string_view property, Rng& rng) const;
 
