@@ -10,7 +10,9 @@
 // as the median pair ratio. Next to wall-clock figures every run reports what other processes
 // cannot inflate: CPU seconds per stage (the serial commit stage's share bounds the speedup), and
 // the time its threads were runnable but waiting for a core (run-queue delay from
-// /proc/self/task/*/schedstat), which is the part of the wall time the machine's load took.
+// /proc/self/task/*/schedstat), which is the part of the wall time the machine's load took. What
+// remains of threads x wall is idle time: a thread the pipeline had no work for (serial stages,
+// in-order stalls, too few tokens). Idle near 0 means the generator itself scales.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -61,6 +63,8 @@ struct Measure {
   mcip::synth::RunSummary s;
   double cpu = 0, wait = 0;
   double eps() const { return static_cast<double>(s.written) / s.seconds; }
+  // Thread time neither running nor waiting for a core: the pipeline had no work for a thread.
+  double idle() const { return std::max(0.0, threads * s.seconds - cpu - wait); }
   double serial_share() const {
     const double serial = s.commit_cpu_seconds + s.write_cpu_seconds;
     return serial / (serial + s.generate_cpu_seconds);
@@ -138,8 +142,8 @@ int main(int argc, char** argv) {
   std::cout << fmt::format("bench_synth: {} examples, {} interleaved 1/2-thread pairs, {}; load average at start {}\n\n", count,
                            pairs, write_dir.empty() ? "no disk I/O" : "writing to " + write_dir, load_average());
   run(1);  // warm-up: page in catalogs and allocator arenas
-  std::cout << "| pair | threads | wall s | examples/s | MB/s | CPU s | examples/CPU-s | run-queue wait s | commit CPU s | "
-               "write CPU s | serial share |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+  std::cout << "| pair | threads | wall s | examples/s | MB/s | CPU s | examples/CPU-s | run-queue wait s | idle s | "
+               "commit CPU s | write CPU s | serial share |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   std::vector<Measure> one, two;
   std::vector<double> ratios;
   for (int p = 0; p < pairs; ++p) {
@@ -148,9 +152,9 @@ int main(int argc, char** argv) {
     for (int t : order) {
       const Measure m = run(t);
       (t == 1 ? one : two).push_back(m);
-      std::cout << fmt::format("| {} | {} | {:.2f} | {:.0f} | {:.1f} | {:.2f} | {:.0f} | {:.2f} | {:.3f} | {:.3f} | {:.1f}% |\n", p + 1,
-                               t, m.s.seconds, m.eps(), static_cast<double>(m.s.bytes) / 1e6 / m.s.seconds, m.cpu,
-                               static_cast<double>(m.s.written) / m.cpu, m.wait, m.s.commit_cpu_seconds, m.s.write_cpu_seconds,
+      std::cout << fmt::format("| {} | {} | {:.2f} | {:.0f} | {:.1f} | {:.2f} | {:.0f} | {:.2f} | {:.2f} | {:.3f} | {:.3f} | {:.1f}% |\n",
+                               p + 1, t, m.s.seconds, m.eps(), static_cast<double>(m.s.bytes) / 1e6 / m.s.seconds, m.cpu,
+                               static_cast<double>(m.s.written) / m.cpu, m.wait, m.idle(), m.s.commit_cpu_seconds, m.s.write_cpu_seconds,
                                100.0 * m.serial_share());
     }
     ratios.push_back(two.back().eps() / one.back().eps());
