@@ -386,14 +386,17 @@ PhaseResult run_phase(PhaseContext& ctx) {
         j = {{"examples", split.examples.size()}, {"loss", r.acc.loss()}};
       }
       if (objective == Objective::Generate && final_eval) j["unparsed"] = r.unparsed;
-      j["seconds"] = seconds_since(t0);
+      // Wall-clock time goes to the metrics stream only: metrics.json (and what a pipeline publishes
+      // from it) must be the same bytes for the same config, seed and data.
+      const double eval_seconds = seconds_since(t0);
       results[split.name] = j;
       if (final_eval && objective != Objective::LanguageModel)
         reports += r.acc.report(fmt::format("{} {}", ctx.name, split.name)) +
                    (r.unparsed ? fmt::format("  ({} answers without a parsable Choice, left out as in MCIP)\n", r.unparsed)
                                : "");
       if (main) {
-        ctx.metrics.append({{"phase", ctx.name}, {"step", state.step}, {"split", split.name}, {"eval", j}});
+        ctx.metrics.append(
+            {{"phase", ctx.name}, {"step", state.step}, {"split", split.name}, {"eval", j}, {"seconds", eval_seconds}});
         if (objective == Objective::LanguageModel || (objective == Objective::Generate && !final_eval))
           log << fmt::format("[{}] eval {} step {}: loss {:.4f}\n", ctx.name, split.name, state.step, r.acc.loss());
         else
