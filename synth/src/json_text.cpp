@@ -96,17 +96,19 @@ std::string normalize_text(std::string_view s) {
   return out;
 }
 
-void append_python_json(std::string& out, const ojson& v) {
+namespace {
+// One writer for both layouts: Python's json.dumps separators (", ", ": ") or compact (",", ":").
+void append_json_separated(std::string& out, const ojson& v, const char* item_sep, const char* key_sep) {
   switch (v.type()) {
     case ojson::value_t::object: {
       out += '{';
       bool first = true;
       for (auto it = v.begin(); it != v.end(); ++it) {
-        if (!first) out += ", ";
+        if (!first) out += item_sep;
         first = false;
         append_json_string(out, it.key());
-        out += ": ";
-        append_python_json(out, it.value());
+        out += key_sep;
+        append_json_separated(out, it.value(), item_sep, key_sep);
       }
       out += '}';
       break;
@@ -115,9 +117,9 @@ void append_python_json(std::string& out, const ojson& v) {
       out += '[';
       bool first = true;
       for (const auto& x : v) {
-        if (!first) out += ", ";
+        if (!first) out += item_sep;
         first = false;
-        append_python_json(out, x);
+        append_json_separated(out, x, item_sep, key_sep);
       }
       out += ']';
       break;
@@ -129,6 +131,9 @@ void append_python_json(std::string& out, const ojson& v) {
       append_json_scalar(out, v);
   }
 }
+}  // namespace
+
+void append_python_json(std::string& out, const ojson& v) { append_json_separated(out, v, ", ", ": "); }
 
 void append_json_scalar(std::string& out, const ojson& v) {
   switch (v.type()) {
@@ -164,39 +169,7 @@ void append_json_scalar(std::string& out, const ojson& v) {
   }
 }
 
-void append_compact_json(std::string& out, const ojson& v) {
-  switch (v.type()) {
-    case ojson::value_t::object: {
-      out += '{';
-      bool first = true;
-      for (auto it = v.begin(); it != v.end(); ++it) {
-        if (!first) out += ',';
-        first = false;
-        append_json_string(out, it.key());
-        out += ':';
-        append_compact_json(out, it.value());
-      }
-      out += '}';
-      break;
-    }
-    case ojson::value_t::array: {
-      out += '[';
-      bool first = true;
-      for (const auto& x : v) {
-        if (!first) out += ',';
-        first = false;
-        append_compact_json(out, x);
-      }
-      out += ']';
-      break;
-    }
-    case ojson::value_t::string:
-      append_json_string(out, v.get_ref<const std::string&>());
-      break;
-    default:
-      append_json_scalar(out, v);
-  }
-}
+void append_compact_json(std::string& out, const ojson& v) { append_json_separated(out, v, ",", ":"); }
 
 std::string compact_json(const ojson& v) {
   std::string out;
