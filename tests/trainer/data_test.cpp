@@ -27,7 +27,7 @@ struct Env {
     data.dir = dir / "ds";
     data.cache_dir = dir / "cache";
     std::ofstream corpus(dir / "corpus.txt");
-    for (const auto& l : corpus_lines(data, "train", 0, 1)) corpus << l << "\n";
+    for (const auto& l : corpus_lines(data, "train", {{Rendering::Glaive, Rendering::JsonRpc, Rendering::Mci}, true}, 0, 1)) corpus << l << "\n";
     corpus.close();
     mcip::tokenizer::TrainOptions o;
     o.input_files = {(dir / "corpus.txt").string()};
@@ -107,7 +107,7 @@ TEST(TrainerData, GlaiveSignaturesPutCalledFunctionsFirst) {
       "FUNCTION RESPONSE: {}\n\n\nASSISTANT: <functioncall> {\"name\": \"tool_5\", \"arguments\": '{}'} <|endoftext|>\n\n\n"
       "ASSISTANT: <functioncall> {\"name\": \"tool_37\", \"arguments\": '{}'} <|endoftext|>\n\n\nASSISTANT: done.";
   const nlohmann::json v = {{"system", system}, {"chat", chat}};
-  auto segs = segments_for(Rendering::Glaive, v, "x", 1, ToolView::Signatures);
+  auto segs = segments_for(Rendering::Glaive, v, "x", 1, TextView{ToolView::Signatures, 0});
   ASSERT_EQ(segs.size(), 4u);
   EXPECT_EQ(segs[0].text,
             "tool_37(a, b?): Does thing 37 {with braces} and \"quotes\".\n"
@@ -123,10 +123,10 @@ TEST(TrainerData, GlaiveSignaturesPutCalledFunctionsFirst) {
   EXPECT_EQ(text.find("tool_39("), std::string::npos);
   EXPECT_NE(text.find("Caller: Ana"), std::string::npos);
   // The flat string form gives the same segments; text that is not JSON definitions stays verbatim.
-  auto flat = segments_for(Rendering::Glaive, nlohmann::json(system + "\n\n\n" + chat), "x", 1, ToolView::Signatures);
+  auto flat = segments_for(Rendering::Glaive, nlohmann::json(system + "\n\n\n" + chat), "x", 1, TextView{ToolView::Signatures, 0});
   EXPECT_EQ(flat[0].text, segs[0].text);
   auto odd = segments_for(Rendering::Glaive, nlohmann::json{{"system", "SYSTEM: tools {not json"}, {"chat", chat}}, "x", 1,
-                          ToolView::Signatures);
+                          TextView{ToolView::Signatures, 0});
   ASSERT_EQ(odd.size(), 2u);
   EXPECT_EQ(odd[0].text, "SYSTEM: tools {not json\n");
 }
@@ -159,20 +159,81 @@ TEST(TrainerData, JsonRpcSplitsHandshakeFromCalls) {
   EXPECT_EQ(segments_for(Rendering::JsonRpc, nlohmann::json(msgs.dump(2)), "x", 1)[1].text, segs[1].text);
 }
 
-TEST(TrainerData, MciFlowListBecomesOneLinePerFlow) {
-  nlohmann::json flows = nlohmann::json::array();
-  flows.push_back({{"sender", "user"}, {"recipient", "client"}, {"subject", "user"}, {"information_type", "query"},
-                   {"transmission_principle", "consent"}, {"content", "book a table"}});
-  auto segs = segments_for(Rendering::Mci, flows, "f.jsonl", 3);
-  ASSERT_EQ(segs.size(), 1u);
-  EXPECT_EQ(segs[0].text, "user sends query about user to client under consent: book a table\n");
-  flows[0].erase("content");
+nlohmann::json mci_flow(const std::string& sender, const std::string& recipient, const std::string& subject,
+                        const std::string& type, const std::string& tp, const std::string& content) {
+  return {{"sender", sender}, {"recipient", recipient}, {"subject", subject}, {"information_type", type},
+          {"transmission_principle", tp}, {"content", content}};
+}
+
+// An identity-injection trace as mcip-synth writes it: the call runs as another principal.
+nlohmann::json identity_trace() {
+  const std::string client = "client (for u-4, role user)", root = "client (for root-1, role service)";
+  nlohmann::json f = nlohmann::json::array();
+  f.push_back(mci_flow("server crm", client, "server crm", "function list", "transparency", "get_contact, admin_delete"));
+  f.push_back(mci_flow("user u-4", client, "caller u-4", "query", "consent", "delete\ncontact 7"));
+  f.push_back(mci_flow(root, "server crm", "caller u-4", "function request", "authorization", "admin_delete(id=7)"));
+  f.push_back(mci_flow("server crm", root, "caller u-4", "function return", "service provision", "{\"deleted\":true,\"note\":\"é long\"}"));
+  f.push_back(mci_flow(client, "user u-4", "contact 7", "response", "transparency", "Done."));
+  return f;
+}
+
+TEST(TrainerData, MciFlowsBecomeShortLinesNamingEachFactOnce) {
+  auto segs = segments_for(Rendering::Mci, identity_trace(), "f.jsonl", 3);
+  ASSERT_EQ(segs.size(), 3u);
+  EXPECT_EQ(segs[0].text, "caller u-4 role user\n");
+  EXPECT_EQ(segs[0].policy, CutPolicy::Keep);
+  EXPECT_EQ(segs[1].text, "tools crm > client (transparency): get_contact, admin_delete\n");
+  EXPECT_EQ(segs[1].policy, CutPolicy::CutTail);
+  // The call made as someone else keeps that identity; the usual subject (the caller) is left
+  // out, an unusual one ("contact 7") is written; newlines inside content become spaces.
+  EXPECT_EQ(segs[2].text,
+            "query user > client (consent): delete contact 7\n"
+            "call client[root-1 service] > crm (authorization): admin_delete(id=7)\n"
+            "result crm > client[root-1 service] (service provision): {\"deleted\":true,\"note\":\"é long\"}\n"
+            "answer client > user (transparency) re contact 7: Done.\n");
+  EXPECT_EQ(segs[2].policy, CutPolicy::CutMiddle);
+}
+
+TEST(TrainerData, MciResultsAreCutAtUtf8Boundaries) {
+  TextView view;
+  view.max_result_chars = 25;  // ends inside the two-byte 'é' (bytes 24-25): cut before it
+  const auto text = segments_for(Rendering::Mci, identity_trace(), "f.jsonl", 3, view)[2].text;
+  EXPECT_NE(text.find("(service provision): {\"deleted\":true,\"note\":\"...\n"), std::string::npos) << text;
+  view.max_result_chars = 26;
+  EXPECT_NE(segments_for(Rendering::Mci, identity_trace(), "f.jsonl", 3, view)[2].text.find("\"é..."), std::string::npos);
+}
+
+TEST(TrainerData, MciTextLogReadsLikeTheFlowList) {
+  // mcip-synth's text form of the same flows gives the same model input.
+  std::string log;
+  for (const auto& f : identity_trace()) {
+    std::string content = f["content"];
+    for (char& c : content)
+      if (c == '\n') c = ' ';
+    log += f["sender"].get<std::string>() + " sends " + f["information_type"].get<std::string>() + " about " +
+           f["subject"].get<std::string>() + " to " + f["recipient"].get<std::string>() + " under " +
+           f["transmission_principle"].get<std::string>() + ": " + content + "\n";
+  }
+  const auto from_list = segments_for(Rendering::Mci, identity_trace(), "f.jsonl", 3);
+  const auto from_text = segments_for(Rendering::Mci, nlohmann::json(log), "f.jsonl", 3);
+  ASSERT_EQ(from_text.size(), from_list.size());
+  for (size_t i = 0; i < from_list.size(); ++i) EXPECT_EQ(from_text[i].text, from_list[i].text);
+  // Text that is not a flow log is used as written.
+  const auto other = segments_for(Rendering::Mci, nlohmann::json("just a note\n"), "f.jsonl", 3);
+  ASSERT_EQ(other.size(), 1u);
+  EXPECT_EQ(other[0].text, "just a note\n");
+}
+
+TEST(TrainerData, MciBadFlowNamesTheField) {
+  auto flows = identity_trace();
+  flows[2].erase("content");
   try {
     segments_for(Rendering::Mci, flows, "f.jsonl", 3);
     FAIL();
   } catch (const mcip::InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("f.jsonl:3: mci[0].content"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("f.jsonl:3: mci[2].content"), std::string::npos) << e.what();
   }
+  EXPECT_THROW(segments_for(Rendering::Mci, nlohmann::json(42), "f.jsonl", 3), mcip::InputError);
 }
 
 TEST(TrainerData, LoadSplitCachesAndIsIndependentOfThreads) {

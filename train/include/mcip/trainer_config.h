@@ -22,6 +22,12 @@ enum class Rendering { Glaive, JsonRpc, Mci };
 // first, then the others; a tiny model's budget then holds the definitions that decide most labels
 // (poisoned descriptions, look-alikes, admin twins) instead of pretty-printed JSON schema.
 enum class ToolView { Verbatim, Signatures };
+// How a rendering's value becomes text besides the rendering itself; the trainer, mcip-guard and
+// guardian.json all carry it so a guardian reads its input exactly as it was trained.
+struct TextView {
+  ToolView tool_view = ToolView::Verbatim;  // glaive tool definitions
+  std::int64_t max_result_chars = 0;        // mci: function results cut to this many bytes (0 = whole)
+};
 enum class Objective { LanguageModel, Classify, Generate };
 enum class PhaseMode { Full, Lora };
 enum class ClassWeighting { None, InverseFrequency, SqrtInverseFrequency };
@@ -34,6 +40,8 @@ struct DataConfig {
   std::filesystem::path dir;        // synthesizer output: <split>.jsonl files (+ manifest.json)
   Rendering rendering = Rendering::Glaive;
   ToolView tool_view = ToolView::Verbatim;  // glaive only
+  std::int64_t max_result_chars = 0;        // mci only: function results cut to this many bytes (0 = whole)
+  TextView text_view() const { return {tool_view, max_result_chars}; }
   std::int64_t max_length = 512;    // tokens per example after truncation (incl. BOS/EOS)
   // Tokens kept from the start of the conversation (the request) when its middle is cut.
   std::int64_t keep_head_tokens = 96;
@@ -50,6 +58,9 @@ struct TokenizerConfig {
   std::filesystem::path model;   // existing SentencePiece .model; empty = base's or a trained one
   std::int64_t vocab_size = 2000;  // when training one on the corpus
   std::int64_t train_sentences = 20000;  // corpus lines sampled for tokenizer training
+  // Corpus: the text the phases read (the configured rendering, plus the guardian pair when a
+  // phase generates) or every rendering and the pair.
+  bool corpus_all_renderings = false;
 };
 
 struct ArchitectureConfig {  // random initialisation of a Llama-style base (pretrain from scratch)

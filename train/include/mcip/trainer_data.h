@@ -44,7 +44,7 @@ struct Segment {
 // The classification input of one interaction in `rendering`, from the record's rendering value
 // (a string, or the structured form). Throws InputError(origin, line, field) on a bad shape.
 std::vector<Segment> segments_for(Rendering rendering, const nlohmann::json& value, const std::string& origin, int line,
-                                  ToolView tool_view = ToolView::Verbatim);
+                                  const TextView& view = {});
 // The guardian prompt/answer pair (generate objective); the prompt's ###Chat part is cut first.
 std::vector<Segment> guardian_segments(const std::string& prompt, const std::string& answer);
 
@@ -86,9 +86,15 @@ TokenizedSplit load_split(const DataConfig& data, const std::string& split, Obje
                           std::int64_t max_length, std::int64_t max_examples, const tokenizer::SentencePiece& sp,
                           const taxonomy::Taxonomy& taxonomy, std::int64_t threads);
 
-// Plain text of every example (all renderings and the guardian pair) for tokenizer training.
-std::vector<std::string> corpus_lines(const DataConfig& data, const std::string& split, std::int64_t max_lines,
-                                      std::uint64_t seed);
+// Which texts of each record train a tokenizer.
+struct CorpusSpec {
+  std::vector<Rendering> renderings;  // as the model reads them (data.tool_view, max_result_chars applied)
+  bool guardian_pair = false;         // the guardian prompt and answer (generate objective)
+};
+// `max_lines` lines (0 = all) sampled with `seed` from the texts `spec` names, one line per text
+// line, drawn from the first records of the split that hold four times as many lines.
+std::vector<std::string> corpus_lines(const DataConfig& data, const std::string& split, const CorpusSpec& spec,
+                                      std::int64_t max_lines, std::uint64_t seed);
 
 // One epoch's micro-batches as example indices: shuffled from (seed, epoch), sorted by length
 // inside windows of `bucket_batches` global batches so padding stays small, then the batch

@@ -99,7 +99,11 @@ nlohmann::json input_spec(const nlohmann::json& record_input) {
   else if (rendering == "jsonrpc")
     segments = "context = messages before the first tools/call, conversation = the rest; one compact JSON entry per line";
   else
-    segments = "one segment: one flow per line, 'SENDER sends TYPE about SUBJECT to RECIPIENT under TP: content'";
+    segments = "flows (a JSON list, or text lines 'SENDER sends TYPE about SUBJECT to RECIPIENT under TP: content') "
+               "rewritten one short line per flow, 'TYPE SENDER > RECIPIENT (TP)[ re SUBJECT]: content' with TYPE "
+               "tools/query/call/result/answer, 'client'/'user' for the session caller named on a first line 'caller "
+               "ID role ROLE' (kept whole), 'server ' dropped, the subject written only when unusual, function results "
+               "cut to max_result_chars bytes (0 = whole); context = the tools lines, conversation = the other flows";
   nlohmann::json j = record_input;
   j["template"] = "[BOS] {context} {conversation} [EOS]; each segment tokenized separately; the score head reads the "
                   "last token (EOS)";

@@ -95,7 +95,7 @@ EvalResult evaluate(Guardian& guardian, const EvalOptions& options) {
     if (rendering_of(d.format) != spec.rendering)
       throw InputError(file, lineno, "", fmt::format("input is {} ({}) but the guardian was trained on {}", to_string(d.format),
                                                      d.how, train::to_string(spec.rendering)));
-    train::EncodedExample ex = guardian.encode(train::segments_for(spec.rendering, d.value, file, lineno, spec.tool_view), nullptr);
+    train::EncodedExample ex = guardian.encode(train::segments_for(spec.rendering, d.value, file, lineno, spec.view), nullptr);
     result.truncated += ex.truncated;
     batch_ids.push_back(std::move(ex.ids));
     batch_gold.push_back(gold);

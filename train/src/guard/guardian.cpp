@@ -77,8 +77,14 @@ GuardianSpec read_guardian_spec(const fs::path& dir) {
   s.rendering = parse_rendering(at_path(m, file, "input.rendering").get<std::string>(), file);
   if (m.contains("input") && m["input"].is_object() && m["input"].contains("tool_view")) {
     const auto& v = m["input"]["tool_view"];
-    if (v == "signatures") s.tool_view = train::ToolView::Signatures;
+    if (v == "signatures") s.view.tool_view = train::ToolView::Signatures;
     else if (v != "verbatim") throw InputError(file, 0, "input.tool_view", "expected \"verbatim\" or \"signatures\"");
+  }
+  if (m.contains("input") && m["input"].is_object() && m["input"].contains("max_result_chars")) {
+    const auto& v = m["input"]["max_result_chars"];
+    if (!v.is_number_integer() || v.get<std::int64_t>() < 0)
+      throw InputError(file, 0, "input.max_result_chars", "expected an integer >= 0");
+    s.view.max_result_chars = v.get<std::int64_t>();
   }
   s.max_length = at_path(m, file, "input.max_length").get<std::int64_t>();
   s.keep_head_tokens = at_path(m, file, "input.keep_head_tokens").get<std::int64_t>();
@@ -194,7 +200,7 @@ Classification Guardian::classify_text(const std::string& text, const std::strin
   Classification c;
   c.format = to_string(in.format);
   c.format_how = in.how;
-  auto segments = train::segments_for(spec_.rendering, in.value, origin, 0, spec_.tool_view);
+  auto segments = train::segments_for(spec_.rendering, in.value, origin, 0, spec_.view);
   train::EncodedExample ex = encode(segments, &c.original_tokens);
   c.tokens = static_cast<std::int64_t>(ex.ids.size());
   c.truncated = ex.truncated;

@@ -221,7 +221,7 @@ TrainerConfig TrainerConfig::parse(const std::string& yaml_text, const std::stri
 
   {
     const StrictYaml d = root.required("data");
-    d.expect_map({"dir", "rendering", "tool_view", "max_length", "keep_head_tokens", "cache_dir", "tokenize_threads", "bucket_batches",
+    d.expect_map({"dir", "rendering", "tool_view", "max_result_chars", "max_length", "keep_head_tokens", "cache_dir", "tokenize_threads", "bucket_batches",
                   "class_weighting", "max_train_examples", "max_eval_examples", "eval_splits"});
     c.data.dir = d.required_str("dir");
     if (d.has("rendering"))
@@ -229,6 +229,7 @@ TrainerConfig TrainerConfig::parse(const std::string& yaml_text, const std::stri
           d["rendering"], {{"glaive", Rendering::Glaive}, {"jsonrpc", Rendering::JsonRpc}, {"mci", Rendering::Mci}});
     if (d.has("tool_view"))
       c.data.tool_view = enum_value<ToolView>(d["tool_view"], {{"verbatim", ToolView::Verbatim}, {"signatures", ToolView::Signatures}});
+    c.data.max_result_chars = positive(d, "max_result_chars", c.data.max_result_chars, 0);
     c.data.max_length = positive(d, "max_length", c.data.max_length, 16);
     c.data.keep_head_tokens = positive(d, "keep_head_tokens", c.data.keep_head_tokens, 0);
     c.data.cache_dir = d.optional_str("cache_dir", "");
@@ -254,10 +255,12 @@ TrainerConfig TrainerConfig::parse(const std::string& yaml_text, const std::stri
   }
   if (root.raw()["tokenizer"].IsDefined()) {
     const StrictYaml t = root["tokenizer"];
-    t.expect_map({"model", "vocab_size", "train_sentences"});
+    t.expect_map({"model", "vocab_size", "train_sentences", "corpus"});
     c.tokenizer.model = t.optional_str("model", "");
     c.tokenizer.vocab_size = positive(t, "vocab_size", c.tokenizer.vocab_size, 64);
     c.tokenizer.train_sentences = positive(t, "train_sentences", c.tokenizer.train_sentences, 100);
+    if (t.has("corpus"))
+      c.tokenizer.corpus_all_renderings = enum_value<bool>(t["corpus"], {{"rendering", false}, {"all", true}});
   }
   if (root.raw()["model"].IsDefined()) {
     const StrictYaml m = root["model"];

@@ -77,7 +77,7 @@ std::pair<const nlohmann::json*, const nlohmann::json*> guardian_pair(const nloh
   return {p, a};
 }
 
-std::vector<Segment> record_segments(const nlohmann::json& record, Rendering rendering, ToolView tool_view,
+std::vector<Segment> record_segments(const nlohmann::json& record, Rendering rendering, const TextView& view,
                                      Objective objective, const std::string& origin, int line) {
   const auto& r = renderings_of(record, origin, line);
   if (objective == Objective::Generate) {
@@ -87,7 +87,7 @@ std::vector<Segment> record_segments(const nlohmann::json& record, Rendering ren
     return guardian_segments(p->get<std::string>(), a->get<std::string>());
   }
   const std::string name = to_string(rendering);
-  return segments_for(rendering, field(r, name.c_str(), origin, line, name), origin, line, tool_view);
+  return segments_for(rendering, field(r, name.c_str(), origin, line, name), origin, line, view);
 }
 
 void put(std::string& out, const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
@@ -148,8 +148,8 @@ TokenizedSplit load_split(const DataConfig& data, const std::string& split, Obje
   if (!std::filesystem::exists(out.file))
     throw InputError(origin, 0, "data.dir", "dataset split not found (expected the synthesizer's <split>.jsonl files)");
   const std::string key = hash_hex(fmt::format(
-      "v3|{}|{}|{}|{}|{}|{}|{}|{}|{}", hash_file_hex(origin), sp.hash(), tax.hash(), to_string(data.rendering),
-      to_string(data.tool_view),
+      "v4|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", hash_file_hex(origin), sp.hash(), tax.hash(), to_string(data.rendering),
+      to_string(data.tool_view), data.max_result_chars,
       to_string(objective), max_length, data.keep_head_tokens, max_examples));
   const auto cache_file = data.cache_dir / fmt::format("{}-{}.tok", split, key.substr(0, 24));
   std::vector<EncodedExample> examples;
@@ -177,7 +177,7 @@ TokenizedSplit load_split(const DataConfig& data, const std::string& split, Obje
           } catch (const nlohmann::json::parse_error& e) {
             throw InputError(origin, line, "", fmt::format("malformed JSON: {}", e.what()));
           }
-          EncodedExample ex = encode_segments(record_segments(record, data.rendering, data.tool_view, objective, origin, line), sp, eo);
+          EncodedExample ex = encode_segments(record_segments(record, data.rendering, data.text_view(), objective, origin, line), sp, eo);
           ex.label = label_index(record, tax, origin, line);
           encoded[i] = std::move(ex);
         } catch (const InputError& e) {
@@ -207,26 +207,36 @@ TokenizedSplit load_split(const DataConfig& data, const std::string& split, Obje
   return out;
 }
 
-std::vector<std::string> corpus_lines(const DataConfig& data, const std::string& split, std::int64_t max_lines,
-                                      std::uint64_t seed) {
+std::vector<std::string> corpus_lines(const DataConfig& data, const std::string& split, const CorpusSpec& spec,
+                                      std::int64_t max_lines, std::uint64_t seed) {
   const auto path = split_path(data, split);
   std::vector<std::string> all;
+  // Sampling from a pool of 4x the wanted lines is as good as from the whole split (records are in
+  // random order) and spares reading a 1 GB train split to train a tokenizer.
+  const size_t pool = max_lines > 0 ? static_cast<size_t>(max_lines) * 4 : 0;
+  if (!std::filesystem::exists(path))
+    throw InputError(path.string(), 0, "", "dataset split not found (expected the synthesizer's <split>.jsonl files in data.dir)");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path.string(), 0, "", "cannot open the dataset file");
   int line_no = 0;
-  for (const auto& text : read_lines(path, 0)) {
+  std::string text;
+  while ((pool == 0 || all.size() < pool) && std::getline(in, text)) {
     ++line_no;
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     nlohmann::json record = nlohmann::json::parse(text, nullptr, false);
     if (record.is_discarded()) throw InputError(path.string(), line_no, "", "malformed JSON");
     const auto& rs = renderings_of(record, path.string(), line_no);
     std::vector<std::string> texts;
-    for (Rendering r : {Rendering::Glaive, Rendering::JsonRpc, Rendering::Mci}) {
+    for (Rendering r : spec.renderings) {
       const std::string name = to_string(r);
       if (!rs.contains(name)) continue;
-      for (const auto& s : segments_for(r, rs[name], path.string(), line_no, data.tool_view)) texts.push_back(s.text);
+      for (const auto& s : segments_for(r, rs[name], path.string(), line_no, data.text_view())) texts.push_back(s.text);
     }
-    auto [p, a] = guardian_pair(rs);
-    for (const auto* t : {p, a})
-      if (t && t->is_string()) texts.push_back(t->get<std::string>());
+    if (spec.guardian_pair) {
+      auto [p, a] = guardian_pair(rs);
+      for (const auto* t : {p, a})
+        if (t && t->is_string()) texts.push_back(t->get<std::string>());
+    }
     for (const auto& t : texts) {
       size_t start = 0;
       while (start < t.size()) {

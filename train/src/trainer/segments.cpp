@@ -8,6 +8,7 @@
 #include "mcip/error.h"
 #include "mcip/tokenizer.h"
 #include "mcip/trainer_data.h"
+#include "mci_text.h"
 
 namespace mcip::train {
 namespace {
@@ -158,7 +159,7 @@ std::vector<Segment> glaive_segments(const std::string& system, const std::strin
 }  // namespace
 
 std::vector<Segment> segments_for(Rendering rendering, const nlohmann::json& value, const std::string& origin,
-                                  int line, ToolView tool_view) {
+                                  int line, const TextView& view) {
   const std::string field = to_string(rendering);
   switch (rendering) {
     case Rendering::Glaive: {
@@ -166,14 +167,14 @@ std::vector<Segment> segments_for(Rendering rendering, const nlohmann::json& val
         if (!value.contains("system") || !value["system"].is_string() || !value.contains("chat") ||
             !value["chat"].is_string())
           throw InputError(origin, line, field, "expected {\"system\": string, \"chat\": string} or a string");
-        return glaive_segments(value["system"].get<std::string>() + "\n", value["chat"].get<std::string>(), tool_view);
+        return glaive_segments(value["system"].get<std::string>() + "\n", value["chat"].get<std::string>(), view.tool_view);
       }
       if (!value.is_string()) throw InputError(origin, line, field, "expected a string or {system, chat}");
       const std::string text = value.get<std::string>();
       // The system part (preamble + tool definitions) ends where the first user turn starts.
       const auto user = text.find("USER:");
       if (user == std::string::npos || user == 0) return {{text, CutPolicy::CutMiddle}};
-      return glaive_segments(text.substr(0, user), text.substr(user), tool_view);
+      return glaive_segments(text.substr(0, user), text.substr(user), view.tool_view);
     }
     case Rendering::JsonRpc: {
       if (value.is_array()) return jsonrpc_segments(value);
@@ -185,21 +186,22 @@ std::vector<Segment> segments_for(Rendering rendering, const nlohmann::json& val
       throw InputError(origin, line, field, "expected a JSON array of messages");
     }
     case Rendering::Mci: {
-      if (value.is_string()) return {{value.get<std::string>(), CutPolicy::CutMiddle}};
-      if (!value.is_array()) throw InputError(origin, line, field, "expected a list of flows or a string");
-      // One flow per line, as mcip-synth's MCI log: "SENDER sends TYPE about SUBJECT to RECIPIENT under TP: content".
-      std::string text;
-      for (size_t i = 0; i < value.size(); ++i) {
-        const auto& f = value[i];
-        auto get = [&](const char* k) {
-          if (!f.is_object() || !f.contains(k) || !f[k].is_string())
-            throw InputError(origin, line, fmt::format("{}[{}].{}", field, i, k), "expected a string");
-          return f[k].get<std::string>();
-        };
-        text += get("sender") + " sends " + get("information_type") + " about " + get("subject") + " to " +
-                get("recipient") + " under " + get("transmission_principle") + ": " + get("content") + "\n";
+      std::vector<McipFlow> flows;
+      if (value.is_string()) {
+        auto parsed = mci_flows_from_text(value.get<std::string>());
+        if (!parsed) return {{value.get<std::string>(), CutPolicy::CutMiddle}};  // not a flow log: used as written
+        flows = std::move(*parsed);
+      } else {
+        flows = mci_flows_from_json(value, origin, line, field);
       }
-      return {{text, CutPolicy::CutMiddle}};
+      // Like glaive: who the caller is stays whole, the tool lists lose their tail first, and a
+      // long conversation loses its middle (the request and the last calls and answer stay).
+      CompactMci text = compact_mci(flows, view.max_result_chars);
+      std::vector<Segment> out;
+      if (!text.caller.empty()) out.push_back({std::move(text.caller), CutPolicy::Keep});
+      if (!text.tool_lists.empty()) out.push_back({std::move(text.tool_lists), CutPolicy::CutTail});
+      out.push_back({std::move(text.conversation), CutPolicy::CutMiddle});
+      return out;
     }
   }
   throw InputError(origin, line, field, "unknown rendering");

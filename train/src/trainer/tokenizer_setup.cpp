@@ -24,16 +24,27 @@ tokenizer::SentencePiece obtain_tokenizer(const TrainerConfig& c, Distributed& d
                      "the base checkpoint has no SentencePiece tokenizer.model: set tokenizer.model");
   }
   const fs::path dir = c.output_dir / "tokenizer", model = dir / "tokenizer.model", stamp = dir / "source.json";
-  const std::string source_key =
-      hash_hex(fmt::format("{}|{}|{}|{}", hash_file_hex(split_path(c.data, "train").string()), c.tokenizer.vocab_size,
-                           c.tokenizer.train_sentences, c.seed));
+  CorpusSpec corpus;
+  if (c.tokenizer.corpus_all_renderings) {
+    corpus = {{Rendering::Glaive, Rendering::JsonRpc, Rendering::Mci}, true};
+  } else {
+    corpus.renderings = {c.data.rendering};
+    for (const PhaseConfig* p : {&c.pretrain, &c.finetune})
+      corpus.guardian_pair = corpus.guardian_pair || (p->enabled && p->objective == Objective::Generate);
+  }
+  std::string texts;
+  for (Rendering r : corpus.renderings) texts += to_string(r) + ",";
+  const std::string source_key = hash_hex(fmt::format(
+      "{}|{}|{}|{}|{}{}|{}|{}", hash_file_hex(split_path(c.data, "train").string()), c.tokenizer.vocab_size,
+      c.tokenizer.train_sentences, c.seed, texts, corpus.guardian_pair ? "pair" : "", to_string(c.data.tool_view),
+      c.data.max_result_chars));
   const bool fresh = fs::exists(model) && fs::exists(stamp) && read_file(stamp).find(source_key) != std::string::npos;
   if (!fresh && dist.is_main()) {
     fs::create_directories(dir);
-    const auto lines = corpus_lines(c.data, "train", c.tokenizer.train_sentences, c.seed);
-    std::string corpus;
-    for (const auto& l : lines) corpus += l + "\n";
-    write_file_atomic(dir / "corpus.txt", corpus);
+    const auto lines = corpus_lines(c.data, "train", corpus, c.tokenizer.train_sentences, c.seed);
+    std::string corpus_text;
+    for (const auto& l : lines) corpus_text += l + "\n";
+    write_file_atomic(dir / "corpus.txt", corpus_text);
     tokenizer::TrainOptions to;
     to.input_files = {(dir / "corpus.txt").string()};
     to.model_prefix = (dir / "tokenizer").string();
