@@ -7,7 +7,8 @@
 //   same: both sides run identical (bucketed) batches: the kernel-level ratio.
 // plus peak RSS and the fraction of this machine's measured bf16 matmul rate achieved.
 //
-//   bench_train --data DIR --tokenizer tokenizer.model [--hidden 256 --layers 4 ...]
+//   bench_train --config configs/guardian-tiny-cpu.yaml --data DIR --tokenizer tokenizer.model [--set key=value ...]
+//   bench_train --data DIR --tokenizer tokenizer.model [--rendering mci --max-length 256 --hidden 256 ...]
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -16,8 +17,10 @@
 #include <torch/optim/adamw.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <numeric>
@@ -27,10 +30,12 @@
 #include <nlohmann/json.hpp>
 
 #include "mcip/cli.h"
+#include "mcip/error.h"
 #include "mcip/lora.h"
 #include "mcip/model.h"
 #include "mcip/taxonomy.h"
 #include "mcip/tokenizer.h"
+#include "mcip/trainer_config.h"
 #include "mcip/trainer_data.h"
 
 using namespace mcip::train;
@@ -57,6 +62,15 @@ double bf16_matmul_gflops(std::int64_t n) {
     dt = std::chrono::duration<double>(Clock::now() - t0).count();
   }
   return 2.0 * static_cast<double>(n * n * n) * reps / dt / 1e9;
+}
+
+// Seconds on the chosen clock: wall time, or this process's CPU time (user + system), which on a
+// machine shared with other jobs counts only the cycles this process got.
+double now_seconds(bool cpu_clock) {
+  if (!cpu_clock) return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
 using Lengths = std::vector<std::vector<std::int64_t>>;  // per batch, the real length of each row
@@ -92,19 +106,32 @@ std::int64_t timed_tokens(const Lengths& batches, std::int64_t warmup, bool padd
 int main(int argc, char** argv) {
   return mcip::run_main("bench_train", [&] {
     CLI::App app{"LoRA step throughput: mcip (C++) vs PyTorch eager (Python)"};
-    std::string data_dir, tokenizer_path, python = "/usr/bin/python3", compare = "both";
+    std::string clock = "wall";
+    std::string config_file, data_dir, tokenizer_path, python = "/usr/bin/python3", compare = "both", rendering_name = "glaive";
+    std::vector<std::string> overrides;
     std::string script = std::string(MCIP_SOURCE_DIR) + "/bench/train/python_lora.py";
     std::int64_t hidden = 256, layers = 4, heads = 4, kv_heads = 2, inter = 688, rank = 16, batch = 16, steps = 20,
-                 warmup = 3, max_length = 256, threads = 2, seed = 7, rounds = 2, bucket_batches = DataConfig{}.bucket_batches;
-    bool bf16 = true, skip_python = false;
-    app.add_option("--data", data_dir, "mcip-synth dataset dir (train.jsonl gives the length distribution)")->required();
-    app.add_option("--tokenizer", tokenizer_path, "SentencePiece model used to measure lengths")->required();
+                 warmup = 3, max_length = 256, keep_head = EncodeOptions{}.keep_head_tokens, threads = 2, seed = 7, rounds = 2,
+                 bucket_batches = DataConfig{}.bucket_batches;
+    double alpha = 0, rope_theta = 10000.0, rms_eps = 1e-5;
+    std::vector<std::string> targets{"all-linear"};
+    bool bf16 = true, skip_python = false, fused_lora = true, fuse_frozen = true, fused_softmax = true;
+    app.add_option("--config", config_file,
+                   "Trainer config (e.g. configs/guardian-tiny-cpu.yaml): its finetune phase's data path (rendering, "
+                   "max_length, bucket_batches, batch size), LoRA (rank, alpha, targets), architecture, bf16 and threads "
+                   "are the defaults for every option below");
+    app.add_option("--set", overrides, "Dotted config overrides (as for mcip-train), e.g. --set data.rendering=mci");
+    app.add_option("--data", data_dir, "mcip-synth dataset dir (train.jsonl gives the length distribution)");
+    app.add_option("--tokenizer", tokenizer_path, "SentencePiece model used to tokenize (default: the config's tokenizer.model)");
+    app.add_option("--rendering", rendering_name, "glaive, jsonrpc or mci")->check(CLI::IsMember({"glaive", "jsonrpc", "mci"}));
     app.add_option("--hidden", hidden);
     app.add_option("--layers", layers);
     app.add_option("--heads", heads);
     app.add_option("--kv-heads", kv_heads);
     app.add_option("--intermediate", inter);
     app.add_option("--rank", rank);
+    app.add_option("--alpha", alpha, "LoRA alpha (default 2 x rank)");
+    app.add_option("--targets", targets, "LoRA target modules (all-linear or q_proj, v_proj, ...)");
     app.add_option("--batch", batch);
     app.add_option("--steps", steps, "Timed steps");
     app.add_option("--warmup", warmup, "Untimed steps first");
@@ -117,16 +144,66 @@ int main(int argc, char** argv) {
     app.add_option("--bf16", bf16, "bf16 autocast on both sides");
     app.add_option("--python", python);
     app.add_flag("--skip-python", skip_python);
+    app.add_option("--clock", clock,
+                   "Step times on the wall clock or as process CPU time (cpu: fairer on a shared machine; only "
+                   "meaningful with --threads 1, where a waiting thread burns no CPU)")
+        ->check(CLI::IsMember({"wall", "cpu"}));
+    app.add_option("--fused-lora", fused_lora, "C++ side: LoRA linears as one autograd function (A/B switch)");
+    app.add_option("--fused-softmax", fused_softmax, "C++ side: attention's masked softmax as one kernel (A/B switch)");
+    app.add_option("--fuse-frozen", fuse_frozen, "C++ side: frozen weights cast once and q|k|v, gate|up as one GEMM (A/B switch)");
     std::string profile_file;
     app.add_option("--profile", profile_file, "Write a Chrome trace of one C++ pass over the 'same' batches and exit");
     if (int rc = mcip::parse_cli(app, argc, argv); rc >= 0) return rc;
+
+    // A config supplies what the command line leaves unset, so the bench measures what that
+    // config trains (the lead's demo config by default in TRAINER.md).
+    DataConfig dc;
+    if (!config_file.empty()) {
+      const TrainerConfig c = TrainerConfig::load(config_file, overrides);
+      const PhaseConfig& p = c.finetune;
+      const ArchitectureConfig& a = c.model.architecture;
+      auto take = [&](const char* flag, auto& var, auto value) {
+        if (app.count(flag) == 0) var = value;
+      };
+      dc = c.data;
+      take("--data", data_dir, c.data.dir.string());
+      take("--tokenizer", tokenizer_path, c.tokenizer.model.string());
+      take("--max-length", max_length, p.max_length > 0 ? p.max_length : c.data.max_length);
+      take("--bucket-batches", bucket_batches, c.data.bucket_batches);
+      take("--batch", batch, p.batch_size);
+      take("--rank", rank, p.lora.rank);
+      take("--alpha", alpha, p.lora.alpha);
+      take("--targets", targets, p.lora.target_modules);
+      take("--hidden", hidden, a.hidden_size);
+      take("--intermediate", inter, a.intermediate_size);
+      take("--layers", layers, a.num_hidden_layers);
+      take("--heads", heads, a.num_attention_heads);
+      take("--kv-heads", kv_heads, a.num_key_value_heads);
+      take("--threads", threads, c.threads);
+      take("--seed", seed, static_cast<std::int64_t>(c.seed));
+      take("--bf16", bf16, c.bf16_autocast);
+      keep_head = c.data.keep_head_tokens;
+      rope_theta = a.rope_theta;
+      rms_eps = a.rms_norm_eps;
+      if (app.count("--rendering") == 0) rendering_name = to_string(c.data.rendering);
+      if (p.mode != PhaseMode::Lora || p.objective != Objective::Classify)
+        throw mcip::InputError(config_file, 0, "finetune", "bench_train measures a LoRA classify phase");
+    } else if (!overrides.empty()) {
+      throw mcip::InputError("command line", 0, "--set", "overrides need --config");
+    }
+    if (data_dir.empty()) throw mcip::InputError("command line", 0, "--data", "no dataset: pass --data or a --config with data.dir");
+    if (tokenizer_path.empty())
+      throw mcip::InputError("command line", 0, "--tokenizer", "no tokenizer: pass --tokenizer or a config with tokenizer.model");
+    if (alpha <= 0) alpha = 2.0 * static_cast<double>(rank);
+    dc.rendering = rendering_name == "mci" ? Rendering::Mci : rendering_name == "jsonrpc" ? Rendering::JsonRpc : Rendering::Glaive;
+    dc.keep_head_tokens = keep_head;
     at::set_num_threads(static_cast<int>(threads));
+    const bool cpu_clock = clock == "cpu";
 
     // Examples with the trainer's tokenization and truncation.
     const auto sp = mcip::tokenizer::SentencePiece::load(tokenizer_path);
-    DataConfig dc;
     dc.dir = data_dir;
-    dc.cache_dir = std::filesystem::temp_directory_path() / "mcip-bench-train-cache";
+    if (dc.cache_dir.empty()) dc.cache_dir = std::filesystem::temp_directory_path() / "mcip-bench-train-cache";
     const auto tax = mcip::taxonomy::Taxonomy::embedded();
     TokenizedSplit split = load_split(dc, "train", Objective::Classify, max_length, 0, sp, tax, threads);
     const auto total = static_cast<size_t>(warmup + steps);
@@ -164,14 +241,18 @@ int main(int argc, char** argv) {
     nlohmann::json mc = {{"architectures", {"LlamaForSequenceClassification"}}, {"model_type", "llama"}, {"vocab_size", sp.vocab_size()},
                          {"hidden_size", hidden}, {"intermediate_size", inter}, {"num_hidden_layers", layers},
                          {"num_attention_heads", heads}, {"num_key_value_heads", kv_heads},
-                         {"max_position_embeddings", max_length}, {"rms_norm_eps", 1e-5}, {"tie_word_embeddings", true},
+                         {"max_position_embeddings", max_length}, {"rms_norm_eps", rms_eps}, {"rope_theta", rope_theta},
+                         {"tie_word_embeddings", true},
                          {"num_labels", 11}};
     Decoder model = Decoder::random(ModelConfig::from_json(mc, "bench"), static_cast<std::uint64_t>(seed));
     LoraConfig lc;
     lc.rank = rank;
-    lc.alpha = 2.0 * static_cast<double>(rank);
-    lc.target_modules = {"all-linear"};
+    lc.alpha = alpha;
+    lc.target_modules = targets;
     apply_lora(model, lc);
+    model.set_fused_lora(fused_lora);
+    model.set_fused_softmax(fused_softmax);
+    model.set_fuse_frozen_projections(fuse_frozen);
     model.score_weight.set_requires_grad(true);
     model.train(true);
     std::vector<at::Tensor> params = model.trainable_parameters();
@@ -186,7 +267,7 @@ int main(int argc, char** argv) {
         std::int64_t t = 0;
         for (auto n : l) t = std::max(t, n);
         const auto b = static_cast<std::int64_t>(l.size());
-        const auto t0 = Clock::now();
+        const double t0 = now_seconds(cpu_clock);
         at::Tensor ids = at::randint(4, sp.vocab_size(), {b, t}, gen, at::kLong), mask = at::zeros({b, t}, at::kLong);
         std::int64_t step_tokens = 0;
         for (std::int64_t i = 0; i < b; ++i) {
@@ -211,17 +292,18 @@ int main(int argc, char** argv) {
         }
         opt.step();
         opt.zero_grad();
-        if (static_cast<std::int64_t>(s) >= warmup) step_seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+        if (static_cast<std::int64_t>(s) >= warmup) step_seconds.push_back(now_seconds(cpu_clock) - t0);
         (void)step_tokens;
       }
       return step_seconds;
     };
     auto python_pass = [&](const Lengths& batches) {
       const auto spec_path = std::filesystem::temp_directory_path() / fmt::format("mcip-bench-train-{}.json", getpid());
-      nlohmann::json spec = {{"threads", threads}, {"seed", seed}, {"rank", rank}, {"alpha", 2.0 * static_cast<double>(rank)},
-                             {"bf16", bf16}, {"warmup", warmup}, {"batches", batches},
+      nlohmann::json spec = {{"threads", threads}, {"seed", seed}, {"rank", rank}, {"alpha", alpha}, {"targets", targets},
+                             {"bf16", bf16}, {"warmup", warmup}, {"batches", batches}, {"clock", clock},
                              {"model", {{"vocab", sp.vocab_size()}, {"hidden", hidden}, {"layers", layers}, {"heads", heads},
-                                        {"kv_heads", kv_heads}, {"head_dim", hidden / heads}, {"inter", inter}}}};
+                                        {"kv_heads", kv_heads}, {"head_dim", hidden / heads}, {"inter", inter},
+                                        {"rope_theta", rope_theta}, {"rms_norm_eps", rms_eps}}}};
       std::ofstream(spec_path) << spec.dump();
       FILE* p = popen(fmt::format("'{}' '{}' '{}'", python, script, spec_path.string()).c_str(), "r");
       std::string out;
@@ -289,11 +371,24 @@ int main(int argc, char** argv) {
         static_cast<double>(layers) * static_cast<double>(hidden * (heads * (hidden / heads)) * 2 +
                                                           hidden * kv_heads * (hidden / heads) * 2 + 3 * hidden * inter);
 
+    std::string target_list;
+    for (const auto& t : targets) target_list += (target_list.empty() ? "" : ",") + t;
     std::cout << fmt::format(
-        "LoRA step, {} timed steps x batch {} ({} warmup) from {}/train.jsonl (max_length {}), hidden {} x {} layers, "
-        "GQA {}/{}, rank {} all-linear, bf16 autocast {}, {} threads, {} alternating rounds, fastest time per step\n",
-        steps, batch, warmup, data_dir, max_length, hidden, layers, heads, kv_heads, rank, bf16 ? "on" : "off", threads,
-        rounds);
+        "LoRA step, {} timed steps x batch {} ({} warmup) from {}/train.jsonl ({} rendering, max_length {}, bucket_batches {}), "
+        "hidden {} x {} layers, GQA {}/{}, LoRA r{} alpha {} on {}, bf16 autocast {}, {} threads, {} alternating rounds, "
+        "fastest {} time per step\n",
+        steps, batch, warmup, data_dir, rendering_name, max_length, bucket_batches, hidden, layers, heads, kv_heads, rank,
+        alpha, target_list, bf16 ? "on" : "off", threads, rounds, cpu_clock ? "CPU" : "wall");
+    {
+      // The length distribution the "real" comparison samples from.
+      std::vector<std::int64_t> lengths;
+      for (const auto& e : split.examples) lengths.push_back(static_cast<std::int64_t>(e.ids.size()));
+      std::sort(lengths.begin(), lengths.end());
+      auto q = [&](double f) { return lengths[static_cast<size_t>(f * static_cast<double>(lengths.size() - 1))]; };
+      std::cout << fmt::format("train split: {} examples, tokens min {} / p10 {} / median {} / p90 {} / max {}, {:.1f}% truncated to {}\n",
+                               lengths.size(), lengths.front(), q(0.1), q(0.5), q(0.9), lengths.back(),
+                               100.0 * static_cast<double>(split.truncated) / static_cast<double>(lengths.size()), max_length);
+    }
     std::cout << "| comparison | implementation | batches | real tokens/s | padding | peak RSS MB | model GFLOP/s | of bf16 "
                  "matmul rate |\n|---|---|---|---|---|---|---|---|\n";
     for (const auto& c : comparisons) {

@@ -105,10 +105,16 @@ class Decoder {
   void set_recompute(bool on) { recompute_ = on; }
   bool recompute() const { return recompute_; }
   // Under autocast, frozen projections that read the same input (q|k|v, gate|up) run as one GEMM
-  // over their weights concatenated once in the autocast dtype, instead of autocast casting each
-  // weight at every call. Rebuilt when a weight changes (in place or replaced). On by default;
+  // over their weights concatenated once in the autocast dtype (o and down over their own weight
+  // cast once), instead of autocast casting each weight at every call. Rebuilt when a weight changes (in place or replaced). On by default;
   // costs one copy of those weights in the autocast dtype.
   void set_fuse_frozen_projections(bool on) { fuse_frozen_ = on; }
+  // LoRA linears over a frozen base run as one autograd function (train/src/model/lora_linear.h)
+  // that accumulates the adapters into the base GEMM's output and input gradient. On by default;
+  // off gives the plain ATen composition (tests compare the two).
+  void set_fused_lora(bool on) { fused_lora_ = on; }
+  // Attention's masked softmax as one CPU kernel in the scores' dtype (see grouped_query_attention).
+  void set_fused_softmax(bool on) { fused_softmax_ = on; }
 
   // Final-norm hidden states [b, t, hidden].
   at::Tensor hidden_states(const Batch& batch);
@@ -166,13 +172,17 @@ class Decoder {
   };
   const FusedProjection* fused_projection(std::size_t slot, const std::vector<const Linear*>& parts, at::ScalarType dtype);
   at::Tensor lora_delta(const LoraAdapter& lora, at::Tensor h, at::Generator* gen) const;
+  // Whether `parts` (computed as one GEMM over `weight`) can run through the fused LoRA function.
+  bool fused_lora_applies(const std::vector<const Linear*>& parts, const at::Tensor& weight, const at::Tensor& x) const;
   at::Tensor final_norm(const at::Tensor& x) const;
 
   ModelConfig config_;
   bool training_ = false;
   bool recompute_ = false;
   bool fuse_frozen_ = true;
-  std::vector<FusedProjection> fused_;  // slot 2*layer: q|k|v, 2*layer+1: gate|up
+  bool fused_lora_ = true;
+  bool fused_softmax_ = true;
+  std::vector<FusedProjection> fused_;  // slots 4*layer + 0: q|k|v, 1: gate|up, 2: o, 3: down
   at::Generator dropout_gen_;
 };
 
@@ -182,8 +192,10 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 // Grouped-query attention on [b, heads, t, d] queries and [b, kv_heads, t, d] keys/values
 // with an fp32 additive mask broadcastable to [b, 1, 1, t, t]. Returns [b, heads, t, d].
+// fused_softmax: on CPU, softmax(scores + mask) as one kernel that keeps the probabilities in
+// the scores' dtype (bf16 under autocast) and computes in fp32; off: the ATen composition.
 at::Tensor grouped_query_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                   const at::Tensor& mask_bias);
+                                   const at::Tensor& mask_bias, bool fused_softmax = true);
 // fp32 additive mask [b, 1, 1, q, t] for the last q of t positions (q = t without a cache):
 // causal, padding, optional segments and sliding window.
 at::Tensor attention_mask_bias(const at::Tensor& attention_mask, const at::Tensor& segment_ids,

@@ -11,6 +11,7 @@
 #include "mcip/error.h"
 #include "mcip/model.h"
 #include "fused_ops.h"
+#include "lora_linear.h"
 #include "recompute.h"
 
 namespace mcip::train {
@@ -61,7 +62,7 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 }
 
 at::Tensor grouped_query_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                   const at::Tensor& mask_bias) {
+                                   const at::Tensor& mask_bias, bool fused_softmax) {
   const std::int64_t b = q.size(0), heads = q.size(1), t = q.size(2), d = q.size(3);
   const std::int64_t kv = k.size(1), groups = heads / kv, tk = k.size(2);
   // Query heads h = kv*groups + g share KV head kv (HF repeat_kv order), so folding the group
@@ -70,10 +71,15 @@ at::Tensor grouped_query_attention(const at::Tensor& q, const at::Tensor& k, con
   // into rows had to copy q anyway.
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   at::Tensor qg = q.is_contiguous() ? q.reshape({b, kv, groups * t, d}).mul(scale) : q.reshape({b, kv, groups * t, d}).mul_(scale);
-  at::Tensor scores = at::matmul(qg, k.transpose(-1, -2));
-  // bf16 scores + fp32 mask promote to fp32 in one pass (no separate cast).
-  scores = at::add(scores.view({b, kv, groups, t, tk}), mask_bias.to(accumulate_type(q.scalar_type())));
-  at::Tensor probs = at::softmax(scores, -1).to(v.scalar_type());
+  at::Tensor scores = at::matmul(qg, k.transpose(-1, -2)).view({b, kv, groups, t, tk});
+  at::Tensor probs;
+  if (fused_softmax && detail::fused_masked_softmax_applies(scores) && !mask_bias.requires_grad() && scores.scalar_type() == v.scalar_type()) {
+    probs = detail::fused_masked_softmax(scores, mask_bias);
+  } else {
+    // bf16 scores + fp32 mask promote to fp32 in one pass (no separate cast).
+    scores = at::add(scores, mask_bias.to(accumulate_type(q.scalar_type())));
+    probs = at::softmax(scores, -1).to(v.scalar_type());
+  }
   at::Tensor out = at::matmul(probs.view({b, kv, groups * t, tk}), v);
   return out.view({b, heads, t, d});
 }
@@ -251,7 +257,38 @@ at::Tensor Decoder::lora_delta(const LoraAdapter& lora, at::Tensor h, at::Genera
   return at::linear(at::linear(h, lora.A).mul_(lora.scale), lora.B);
 }
 
+bool Decoder::fused_lora_applies(const std::vector<const Linear*>& parts, const at::Tensor& weight,
+                                 const at::Tensor& x) const {
+  if (!fused_lora_ || weight.scalar_type() != x.scalar_type() || weight.requires_grad()) return false;
+  bool any = false;
+  for (const Linear* p : parts) {
+    if (p->weight.requires_grad() || (p->bias.defined() && p->bias.requires_grad())) return false;
+    const LoraAdapter* lora = p->lora.get();
+    if (!lora || lora->merged) continue;
+    // Dropout feeds the adapter a different input than the base: the ATen composition does that.
+    if (training_ && lora->dropout > 0) return false;
+    any = true;
+  }
+  return any;
+}
+
+static std::vector<detail::LoraPart> lora_parts(const std::vector<const Linear*>& parts) {
+  std::vector<detail::LoraPart> out;
+  for (const Linear* p : parts) {
+    detail::LoraPart part;
+    part.out = p->weight.size(0);
+    if (p->lora && !p->lora->merged) {
+      part.A = p->lora->A;
+      part.B = p->lora->B;
+      part.scale = p->lora->scale;
+    }
+    out.push_back(part);
+  }
+  return out;
+}
+
 at::Tensor Decoder::linear_forward(const Linear& linear, const at::Tensor& x, at::Generator* gen) const {
+  if (fused_lora_applies({&linear}, linear.weight, x)) return detail::fused_lora_linear(x, linear.weight, linear.bias, lora_parts({&linear}));
   at::Tensor y = at::linear(x, linear.weight, linear.bias);
   const LoraAdapter* lora = linear.lora.get();
   if (!lora || lora->merged) return y;
@@ -307,9 +344,13 @@ std::vector<at::Tensor> Decoder::projections(std::size_t slot, const std::vector
   }
   std::vector<std::int64_t> sizes;
   for (const Linear* p : parts) sizes.push_back(p->weight.size(0));
+  const bool lora_fused = fused_lora_applies(parts, fused->weight, xc);
+  at::Tensor y = lora_fused ? detail::fused_lora_linear(xc, fused->weight, fused->bias, lora_parts(parts))
+                            : at::linear(xc, fused->weight, fused->bias);
   // split (not narrow): its backward concatenates the parts' gradients once instead of
   // zero-filling a full-width gradient per part and summing them.
-  out = at::linear(xc, fused->weight, fused->bias).split_with_sizes(sizes, -1);
+  out = parts.size() == 1 ? std::vector<at::Tensor>{y} : y.split_with_sizes(sizes, -1);
+  if (lora_fused) return out;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     const LoraAdapter* lora = parts[i]->lora.get();
     if (lora && !lora->merged) out[i] = out[i] + lora_delta(*lora, xc, gen).to(out[i].scalar_type());
@@ -322,7 +363,7 @@ at::Tensor Decoder::attention(std::int64_t layer, const at::Tensor& x, const Lay
   const DecoderLayer& l = layers[static_cast<std::size_t>(layer)];
   const auto& c = config_;
   const std::int64_t b = x.size(0), t = x.size(1);
-  auto qkv = projections(2 * static_cast<std::size_t>(layer), {&l.q_proj, &l.k_proj, &l.v_proj}, x, gen);
+  auto qkv = projections(4 * static_cast<std::size_t>(layer), {&l.q_proj, &l.k_proj, &l.v_proj}, x, gen);
   at::Tensor q = qkv[0].view({b, t, c.num_attention_heads, c.head_dim}).transpose(1, 2);
   at::Tensor k = qkv[1].view({b, t, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
   at::Tensor v = qkv[2].view({b, t, c.num_key_value_heads, c.head_dim}).transpose(1, 2);
@@ -339,9 +380,9 @@ at::Tensor Decoder::attention(std::int64_t layer, const at::Tensor& x, const Lay
     ck = k;
     cv = v;
   }
-  at::Tensor out = grouped_query_attention(q, k, v, in.mask_bias);
+  at::Tensor out = grouped_query_attention(q, k, v, in.mask_bias, fused_softmax_);
   out = out.transpose(1, 2).reshape({b, t, c.q_dim()});
-  return linear_forward(l.o_proj, out, gen);
+  return projections(4 * static_cast<std::size_t>(layer) + 2, {&l.o_proj}, out, gen)[0];
 }
 
 // RMSNorm whose output feeds GEMMs: under autocast it is written directly in the autocast dtype.
@@ -358,7 +399,7 @@ at::Tensor Decoder::layer_forward(std::int64_t layer, const at::Tensor& hidden, 
   const double eps = config_.rms_norm_eps;
   at::Tensor h = hidden + attention(layer, norm_for(hidden, l.input_layernorm, eps), in, gen, cache);
   at::Tensor x = norm_for(h, l.post_attention_layernorm, eps);
-  auto gate_up = projections(2 * static_cast<std::size_t>(layer) + 1, {&l.gate_proj, &l.up_proj}, x, gen);
+  auto gate_up = projections(4 * static_cast<std::size_t>(layer) + 1, {&l.gate_proj, &l.up_proj}, x, gen);
   at::Tensor gate = gate_up[0], act;
   if (fused_kernels_apply(gate)) {
     act = detail::fused_swiglu(gate, gate_up[1]);
@@ -366,7 +407,7 @@ at::Tensor Decoder::layer_forward(std::int64_t layer, const at::Tensor& hidden, 
     // SiLU in at least fp32 (more exact; the bf16 silu backward is also slow on CPU).
     act = (at::silu(gate.to(accumulate_type(gate.scalar_type()))) * gate_up[1]).to(gate.scalar_type());
   }
-  return h + linear_forward(l.down_proj, act, gen);
+  return h + projections(4 * static_cast<std::size_t>(layer) + 3, {&l.down_proj}, act, gen)[0];
 }
 
 std::vector<at::Tensor> Decoder::layer_parameters(std::int64_t layer) {
