@@ -163,6 +163,26 @@ TEST(TrainerEndToEnd, SmokeRunWritesLoadableOutputsAndMetrics) {
             metrics["validation"]["risk_resistance"]);
 }
 
+TEST(TrainerEndToEnd, PeriodicEvaluationsUseASubsetAndTheFinalOneTheWholeSplit) {
+  const fs::path out = scratch("final-eval");
+  ASSERT_EQ(run(base_args(out) + " finetune.eval_every=2 finetune.max_eval_examples=10 finetune.final_eval_examples=0",
+                out / "log.txt"),
+            0)
+      << slurp(out / "log.txt");
+  EXPECT_NE(slurp(out / "log.txt").find("10 examples (33 in the final evaluation)"), std::string::npos) << slurp(out / "log.txt");
+  std::map<std::int64_t, std::int64_t> examples_at_step;  // validation evaluations in metrics.jsonl
+  std::ifstream in(out / "metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    json j = json::parse(line);
+    if (j.value("phase", "") == "finetune" && j.value("split", "") == "validation" && j.contains("eval"))
+      examples_at_step[j["step"].get<std::int64_t>()] = j["eval"]["examples"].get<std::int64_t>();
+  }
+  ASSERT_GE(examples_at_step.size(), 2u);
+  EXPECT_EQ(examples_at_step.begin()->second, 10);  // a periodic one
+  EXPECT_EQ(json::parse(slurp(out / "metrics.json"))["validation"]["examples"].get<int>(), 33);
+}
+
 TEST(TrainerEndToEnd, ResumeAfterSigkillMatchesUninterruptedLosses) {
   const std::string extra = " finetune.steps=14 finetune.checkpoint_every=3 finetune.eval_every=0";
   const fs::path a = scratch("resume-a"), b = scratch("resume-b");

@@ -102,7 +102,16 @@ struct PhaseConfig {
   std::int64_t early_stopping_patience = 0;  // evaluations without improvement; 0 = off
   std::int64_t generate_max_new_tokens = 48;  // generate objective: decoding budget at evaluation
   std::int64_t max_eval_examples = -1;        // per split for this phase; -1 = data.max_eval_examples
+  // The final evaluation's examples per split (the report, metrics.json); -1 = as the periodic
+  // ones, 0 = all. Periodic evaluations on a subset keep eval_every cheap; the report stays whole.
+  std::int64_t final_eval_examples = -1;
 };
+
+// First N records of an evaluation split: for the periodic evaluations, for the final one, and
+// what to tokenize to serve both (0 = all).
+std::int64_t periodic_eval_examples(const PhaseConfig& p, const DataConfig& d);
+std::int64_t final_eval_examples(const PhaseConfig& p, const DataConfig& d);
+std::int64_t eval_examples_to_load(const PhaseConfig& p, const DataConfig& d);
 
 struct TrainerConfig {
   std::filesystem::path config_file;

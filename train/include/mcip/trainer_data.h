@@ -86,6 +86,9 @@ TokenizedSplit load_split(const DataConfig& data, const std::string& split, Obje
                           std::int64_t max_length, std::int64_t max_examples, const tokenizer::SentencePiece& sp,
                           const taxonomy::Taxonomy& taxonomy, std::int64_t threads);
 
+// A copy holding the first `n` examples (0 or more than there are = all), its counts recomputed.
+TokenizedSplit first_examples(const TokenizedSplit& split, std::int64_t n);
+
 // Which texts of each record train a tokenizer.
 struct CorpusSpec {
   std::vector<Rendering> renderings;  // as the model reads them (data.tool_view, max_result_chars applied)

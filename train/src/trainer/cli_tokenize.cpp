@@ -39,7 +39,7 @@ int run_tokenize_command(const TokenizeCommand& command) {
     const std::int64_t max_length = p->max_length > 0 ? p->max_length : c.data.max_length;
     std::vector<std::pair<std::string, std::int64_t>> wanted = {{"train", c.data.max_train_examples}};
     for (const auto& s : c.data.eval_splits)
-      wanted.push_back({s, p->max_eval_examples >= 0 ? p->max_eval_examples : c.data.max_eval_examples});
+      wanted.push_back({s, eval_examples_to_load(*p, c.data)});
     for (const auto& [split, limit] : wanted) {
       const TokenizedSplit t = load_split(c.data, split, p->objective, max_length, limit, sp, tax, c.data.tokenize_threads);
       std::cout << fmt::format("[tokenize] {} {}: {} examples, {} tokens, {} truncated to {}{}\n", name, split,

@@ -129,7 +129,8 @@ PhaseConfig read_phase(const StrictYaml& root, const char* name, PhaseConfig p) 
   const StrictYaml n = root[name];
   n.expect_map({"enabled", "mode", "objective", "steps", "epochs", "batch_size", "grad_accum", "max_length", "optim",
                 "lora", "log_every", "eval_every", "checkpoint_every", "keep_last", "best_metric",
-                "early_stopping_patience", "generate_max_new_tokens", "max_eval_examples"});
+                "early_stopping_patience", "generate_max_new_tokens", "max_eval_examples",
+                "final_eval_examples"});
   p.enabled = n.optional_bool("enabled", true);
   if (n.has("mode")) p.mode = enum_value<PhaseMode>(n["mode"], {{"full", PhaseMode::Full}, {"lora", PhaseMode::Lora}});
   if (n.has("objective"))
@@ -158,6 +159,7 @@ PhaseConfig read_phase(const StrictYaml& root, const char* name, PhaseConfig p) 
   p.early_stopping_patience = positive(n, "early_stopping_patience", p.early_stopping_patience, 0);
   p.generate_max_new_tokens = positive(n, "generate_max_new_tokens", p.generate_max_new_tokens);
   p.max_eval_examples = positive(n, "max_eval_examples", p.max_eval_examples, 0);
+  p.final_eval_examples = positive(n, "final_eval_examples", p.final_eval_examples, 0);
   if (p.steps == 0 && !(p.epochs > 0)) n.fail("set steps or a positive epochs");
   if (p.mode == PhaseMode::Lora && p.objective == Objective::LanguageModel)
     n["objective"].fail("objective 'lm' trains all weights: use mode 'full'");
@@ -173,6 +175,19 @@ std::string to_string(Rendering r) {
     case Rendering::Mci: return "mci";
   }
   return "?";
+}
+
+std::int64_t periodic_eval_examples(const PhaseConfig& p, const DataConfig& d) {
+  return p.max_eval_examples >= 0 ? p.max_eval_examples : d.max_eval_examples;
+}
+
+std::int64_t final_eval_examples(const PhaseConfig& p, const DataConfig& d) {
+  return p.final_eval_examples >= 0 ? p.final_eval_examples : periodic_eval_examples(p, d);
+}
+
+std::int64_t eval_examples_to_load(const PhaseConfig& p, const DataConfig& d) {
+  const std::int64_t a = periodic_eval_examples(p, d), b = final_eval_examples(p, d);
+  return a == 0 || b == 0 ? 0 : std::max(a, b);
 }
 
 std::string to_string(ToolView v) { return v == ToolView::Signatures ? "signatures" : "verbatim"; }

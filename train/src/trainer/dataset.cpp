@@ -207,6 +207,20 @@ TokenizedSplit load_split(const DataConfig& data, const std::string& split, Obje
   return out;
 }
 
+TokenizedSplit first_examples(const TokenizedSplit& split, std::int64_t n) {
+  TokenizedSplit out = split;
+  if (n <= 0 || n >= static_cast<std::int64_t>(split.examples.size())) return out;
+  out.examples.resize(static_cast<size_t>(n));
+  std::fill(out.class_counts.begin(), out.class_counts.end(), 0);
+  out.truncated = out.total_tokens = 0;
+  for (const auto& e : out.examples) {
+    out.class_counts[static_cast<size_t>(e.label)]++;
+    out.truncated += e.truncated;
+    out.total_tokens += static_cast<std::int64_t>(e.ids.size());
+  }
+  return out;
+}
+
 std::vector<std::string> corpus_lines(const DataConfig& data, const std::string& split, const CorpusSpec& spec,
                                       std::int64_t max_lines, std::uint64_t seed) {
   const auto path = split_path(data, split);

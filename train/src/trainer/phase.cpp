@@ -295,17 +295,24 @@ PhaseResult run_phase(PhaseContext& ctx) {
   const auto t_data = Clock::now();
   TokenizedSplit train = load_split(C.data, "train", objective, max_length, C.data.max_train_examples, ctx.sp,
                                     ctx.taxonomy, C.data.tokenize_threads);
-  std::vector<TokenizedSplit> evals;
-  for (const auto& s : C.data.eval_splits)
-    evals.push_back(load_split(C.data, s, objective, max_length,
-                               P.max_eval_examples >= 0 ? P.max_eval_examples : C.data.max_eval_examples, ctx.sp, ctx.taxonomy,
-                               C.data.tokenize_threads));
+  // The periodic evaluations read the first records of what the final one reads (or the reverse).
+  std::vector<TokenizedSplit> final_evals, evals;
+  for (const auto& s : C.data.eval_splits) {
+    TokenizedSplit all = load_split(C.data, s, objective, max_length, eval_examples_to_load(P, C.data), ctx.sp,
+                                    ctx.taxonomy, C.data.tokenize_threads);
+    evals.push_back(first_examples(all, periodic_eval_examples(P, C.data)));
+    final_evals.push_back(first_examples(all, final_eval_examples(P, C.data)));
+  }
   if (main) {
     log << fmt::format("[{}] data: {} train examples ({} tokens, {} truncated to {}{}), {:.1f}s\n", ctx.name,
                        train.examples.size(), train.total_tokens, train.truncated, max_length,
                        train.from_cache ? ", cached" : "", seconds_since(t_data));
-    for (const auto& e : evals)
-      log << fmt::format("[{}] data: {} {} examples{}\n", ctx.name, e.name, e.examples.size(), e.from_cache ? " (cached)" : "");
+    for (size_t i = 0; i < evals.size(); ++i)
+      log << fmt::format("[{}] data: {} {} examples{}{}\n", ctx.name, evals[i].name, evals[i].examples.size(),
+                         final_evals[i].examples.size() != evals[i].examples.size()
+                             ? fmt::format(" ({} in the final evaluation)", final_evals[i].examples.size())
+                             : "",
+                         evals[i].from_cache ? " (cached)" : "");
   }
   const std::vector<double> class_w = objective == Objective::Classify
                                           ? class_weights(train.class_counts, C.data.class_weighting)
@@ -375,7 +382,7 @@ PhaseResult run_phase(PhaseContext& ctx) {
   auto run_eval = [&](bool final_eval, const std::string& only_split = "") {
     nlohmann::json results = nlohmann::json::object();
     std::string reports;
-    for (const auto& split : evals) {
+    for (const auto& split : final_eval ? final_evals : evals) {
       if (!only_split.empty() && split.name != only_split) continue;
       const auto t0 = Clock::now();
       EvalOutcome r = evaluate(ctx, split, final_eval);
