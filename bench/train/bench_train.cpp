@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
                  bucket_batches = DataConfig{}.bucket_batches;
     double alpha = 0, rope_theta = 10000.0, rms_eps = 1e-5;
     std::vector<std::string> targets{"all-linear"};
-    bool bf16 = true, skip_python = false, fused_lora = true, fuse_frozen = true, fused_softmax = true;
+    bool bf16 = true, skip_python = false, fused_lora = true, fuse_frozen = true, fused_softmax = true,
+         causal_blocks = true;
     app.add_option("--config", config_file,
                    "Trainer config (e.g. configs/guardian-tiny-cpu.yaml): its finetune phase's data path (rendering, "
                    "max_length, bucket_batches, batch size), LoRA (rank, alpha, targets), architecture, bf16 and threads "
@@ -150,6 +151,7 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"wall", "cpu"}));
     app.add_option("--fused-lora", fused_lora, "C++ side: LoRA linears as one autograd function (A/B switch)");
     app.add_option("--fused-softmax", fused_softmax, "C++ side: attention's masked softmax as one kernel (A/B switch)");
+    app.add_option("--causal-blocks", causal_blocks, "C++ side: causal attention in two query blocks (A/B switch)");
     app.add_option("--fuse-frozen", fuse_frozen, "C++ side: frozen weights cast once and q|k|v, gate|up as one GEMM (A/B switch)");
     std::string profile_file;
     app.add_option("--profile", profile_file, "Write a Chrome trace of one C++ pass over the 'same' batches and exit");
@@ -252,6 +254,7 @@ int main(int argc, char** argv) {
     apply_lora(model, lc);
     model.set_fused_lora(fused_lora);
     model.set_fused_softmax(fused_softmax);
+    model.set_causal_blocks(causal_blocks);
     model.set_fuse_frozen_projections(fuse_frozen);
     model.score_weight.set_requires_grad(true);
     model.train(true);
@@ -400,7 +403,10 @@ int main(int argc, char** argv) {
         std::cout << fmt::format("| {} | {} | {} | {:.0f} | {:.1f}% | {:.0f} | {:.1f} | {:.1f}% |\n", c.name, impl, kind, tps,
                                  100.0 * (pad - real) / pad, rss, gflops, 100.0 * gflops / peak);
       };
-      const std::string cpp_kind = "length-bucketed", py_kind = c.name == "real" ? "random" : "length-bucketed";
+      // bucket_batches 1 sorts only within each batch: the trainer's batches are then random too.
+      const std::string trainer_kind = bucket_batches > 1 ? fmt::format("trainer's (bucketed x{})", bucket_batches)
+                                                          : "trainer's (random)";
+      const std::string cpp_kind = trainer_kind, py_kind = c.name == "real" ? "random" : trainer_kind;
       row("mcip (C++/LibTorch)", *c.cpp_batches, cpp_kind, c.cpp_tps, cpp_rss);
       if (c.python_tps > 0) row(fmt::format("PyTorch eager {}", c.torch_version), *c.python_batches, py_kind, c.python_tps, c.python_rss);
     }

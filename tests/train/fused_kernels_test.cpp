@@ -215,3 +215,53 @@ TEST(FusedMaskedSoftmax, AttentionIsTheSameWithAndWithoutIt) {
     EXPECT_LT(max_abs_diff(grouped_query_attention(q, k, v, bias, true), grouped_query_attention(q, k, v, bias, false)), 1e-6);
   }
 }
+
+TEST(CausalBlocks, AttentionMatchesTheFullComputationForEveryQueryThatSeesAKey) {
+  at::manual_seed(7);
+  const std::int64_t t = 70;  // above the 64-position threshold, odd halves
+  at::Tensor q = at::randn({2, 4, t, 8}), k = at::randn({2, 2, t, 8}), v = at::randn({2, 2, t, 8});
+  at::Tensor mask = at::ones({2, t}, at::kLong);
+  mask[0].narrow(0, 0, 3).zero_();   // left padding: queries 0-2 see no key
+  mask[1].narrow(0, 60, 10).zero_();  // right padding
+  at::Tensor seg = (at::arange(t, at::kLong) >= 40).to(at::kLong).unsqueeze(0).expand({2, t}).contiguous();
+  for (const at::Tensor& segments : {at::Tensor(), seg})
+    for (bool fused : {true, false}) {
+      const at::Tensor bias = attention_mask_bias(mask, segments, std::nullopt);
+      at::Tensor got = grouped_query_attention(q, k, v, bias, fused, true);
+      at::Tensor want = grouped_query_attention(q, k, v, bias, fused, false);
+      EXPECT_LT(max_abs_diff(got.narrow(2, 3, t - 3), want.narrow(2, 3, t - 3)), 1e-6) << "fused " << fused;
+      EXPECT_LT(max_abs_diff(got.select(0, 1), want.select(0, 1)), 1e-6);
+    }
+}
+
+TEST(CausalBlocks, DecoderLogitsAndGradientsAreTheSame) {
+  auto run = [](bool blocks) {
+    mcip::train::testing::TinySpec spec;
+    spec.num_labels = 11;
+    Decoder m = Decoder::random(mcip::train::testing::tiny_config(spec), 47);
+    LoraConfig lc;
+    lc.target_modules = {"all-linear"};
+    apply_lora(m, lc);
+    mcip::train::test::randomize_lora_b(m);
+    m.score_weight.set_requires_grad(true);
+    m.train(true);
+    m.set_causal_blocks(blocks);
+    Batch b{mcip::train::test::random_ids(2, 80, 96, 9), at::ones({2, 80}, at::kLong), {}, {}};
+    b.attention_mask[0].narrow(0, 70, 10).zero_();
+    at::Tensor loss;
+    {
+      AutocastScope scope(c10::Device(c10::kCPU), true);
+      loss = m.classify(b).logsumexp(-1).sum();
+    }
+    loss.backward();
+    std::vector<at::Tensor> grads;
+    for (auto& p : m.trainable_parameters()) grads.push_back(p.grad().clone());
+    return std::make_pair(loss.item<double>(), grads);
+  };
+  auto [l0, g0] = run(false);
+  auto [l1, g1] = run(true);
+  EXPECT_NEAR(l0, l1, 1e-3 * std::abs(l0));
+  ASSERT_EQ(g0.size(), g1.size());
+  for (std::size_t i = 0; i < g0.size(); ++i)
+    EXPECT_LT(max_abs_diff(g0[i], g1[i]), 3e-2 * g0[i].abs().max().item<double>() + 1e-6) << i;
+}

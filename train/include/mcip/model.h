@@ -115,6 +115,8 @@ class Decoder {
   void set_fused_lora(bool on) { fused_lora_ = on; }
   // Attention's masked softmax as one CPU kernel in the scores' dtype (see grouped_query_attention).
   void set_fused_softmax(bool on) { fused_softmax_ = on; }
+  // Causal attention in two query blocks, skipping the masked quarter (see grouped_query_attention).
+  void set_causal_blocks(bool on) { causal_blocks_ = on; }
 
   // Final-norm hidden states [b, t, hidden].
   at::Tensor hidden_states(const Batch& batch);
@@ -182,6 +184,7 @@ class Decoder {
   bool fuse_frozen_ = true;
   bool fused_lora_ = true;
   bool fused_softmax_ = true;
+  bool causal_blocks_ = true;
   std::vector<FusedProjection> fused_;  // slots 4*layer + 0: q|k|v, 1: gate|up, 2: o, 3: down
   at::Generator dropout_gen_;
 };
@@ -194,8 +197,11 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 // with an fp32 additive mask broadcastable to [b, 1, 1, t, t]. Returns [b, heads, t, d].
 // fused_softmax: on CPU, softmax(scores + mask) as one kernel that keeps the probabilities in
 // the scores' dtype (bf16 under autocast) and computes in fp32; off: the ATen composition.
+// causal_blocks: the mask is causal (query i sees no key after i) and q, k cover the same
+// positions: from 64 positions on, the first half of the queries runs against the first half of
+// the keys only (exact for every query that sees any key).
 at::Tensor grouped_query_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                   const at::Tensor& mask_bias, bool fused_softmax = true);
+                                   const at::Tensor& mask_bias, bool fused_softmax = true, bool causal_blocks = false);
 // fp32 additive mask [b, 1, 1, q, t] for the last q of t positions (q = t without a cache):
 // causal, padding, optional segments and sliding window.
 at::Tensor attention_mask_bias(const at::Tensor& attention_mask, const at::Tensor& segment_ids,

@@ -61,8 +61,8 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
   return x * cos.to(x.scalar_type()) + rotated * sin.to(x.scalar_type());
 }
 
-at::Tensor grouped_query_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                   const at::Tensor& mask_bias, bool fused_softmax) {
+static at::Tensor attention_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                  const at::Tensor& mask_bias, bool fused_softmax) {
   const std::int64_t b = q.size(0), heads = q.size(1), t = q.size(2), d = q.size(3);
   const std::int64_t kv = k.size(1), groups = heads / kv, tk = k.size(2);
   // Query heads h = kv*groups + g share KV head kv (HF repeat_kv order), so folding the group
@@ -82,6 +82,22 @@ at::Tensor grouped_query_attention(const at::Tensor& q, const at::Tensor& k, con
   }
   at::Tensor out = at::matmul(probs.view({b, kv, groups * t, tk}), v);
   return out.view({b, heads, t, d});
+}
+
+at::Tensor grouped_query_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                   const at::Tensor& mask_bias, bool fused_softmax, bool causal_blocks) {
+  const std::int64_t t = q.size(2);
+  // Under a causal mask the first half of the queries sees only the first half of the keys:
+  // running it as its own block skips the masked quarter of both attention GEMMs and the
+  // softmax. Exact for every query that sees a key; a padding query that sees none gets a
+  // uniform average over fewer keys, which nothing reads.
+  if (!causal_blocks || t != k.size(2) || t < 64)
+    return attention_block(q, k, v, mask_bias, fused_softmax);
+  const std::int64_t h = t / 2;
+  at::Tensor first = attention_block(q.narrow(2, 0, h), k.narrow(2, 0, h), v.narrow(2, 0, h),
+                                     mask_bias.narrow(-2, 0, h).narrow(-1, 0, h), fused_softmax);
+  at::Tensor second = attention_block(q.narrow(2, h, t - h), k, v, mask_bias.narrow(-2, h, t - h), fused_softmax);
+  return at::cat({first, second}, 2);
 }
 
 at::Tensor attention_mask_bias(const at::Tensor& attention_mask, const at::Tensor& segment_ids,
@@ -380,7 +396,9 @@ at::Tensor Decoder::attention(std::int64_t layer, const at::Tensor& x, const Lay
     ck = k;
     cv = v;
   }
-  at::Tensor out = grouped_query_attention(q, k, v, in.mask_bias, fused_softmax_);
+  // The mask is causal whatever else it holds (attention_mask_bias); with a cache the queries
+  // are not the keys, and the split does not apply.
+  at::Tensor out = grouped_query_attention(q, k, v, in.mask_bias, fused_softmax_, causal_blocks_ && !cache);
   out = out.transpose(1, 2).reshape({b, t, c.q_dim()});
   return projections(4 * static_cast<std::size_t>(layer) + 2, {&l.o_proj}, out, gen)[0];
 }

@@ -334,16 +334,22 @@ MCIP_INLINE void softmax_backward_row(const T* p, const T* dp, T* ds, std::int64
   for (std::int64_t j = 0; j < n; ++j) store(ds[j], load(p[j]) * (load(dp[j]) - dot));
 }
 
+// Rows [first, last) of scores [..., tq, n]; the bias row of score row r is
+// bias[(r / rows_per_bias) * batch_stride + (r % tq) * row_stride ...] (a strided view: a block of a larger mask).
+struct BiasLayout {
+  std::int64_t tq, rows_per_bias, batch_stride, row_stride;
+  const float* row(const float* bias, std::int64_t r) const {
+    return bias + (r / rows_per_bias) * batch_stride + (r % tq) * row_stride;
+  }
+};
+
 MCIP_SIMD_CLONES void softmax_rows_bf16(const std::uint16_t* x, const float* bias, std::uint16_t* out, float* buf,
-                                        std::int64_t first, std::int64_t last, std::int64_t n, std::int64_t tq,
-                                        std::int64_t rows_per_bias) {
-  for (std::int64_t r = first; r < last; ++r)
-    softmax_row(x + r * n, bias + ((r / rows_per_bias) * tq + r % tq) * n, out + r * n, buf, n);
+                                        std::int64_t first, std::int64_t last, std::int64_t n, BiasLayout layout) {
+  for (std::int64_t r = first; r < last; ++r) softmax_row(x + r * n, layout.row(bias, r), out + r * n, buf, n);
 }
 MCIP_SIMD_CLONES void softmax_rows_f32(const float* x, const float* bias, float* out, float* buf, std::int64_t first,
-                                       std::int64_t last, std::int64_t n, std::int64_t tq, std::int64_t rows_per_bias) {
-  for (std::int64_t r = first; r < last; ++r)
-    softmax_row(x + r * n, bias + ((r / rows_per_bias) * tq + r % tq) * n, out + r * n, buf, n);
+                                       std::int64_t last, std::int64_t n, BiasLayout layout) {
+  for (std::int64_t r = first; r < last; ++r) softmax_row(x + r * n, layout.row(bias, r), out + r * n, buf, n);
 }
 MCIP_SIMD_CLONES void softmax_backward_rows_bf16(const std::uint16_t* p, const std::uint16_t* dp, std::uint16_t* ds,
                                                  std::int64_t first, std::int64_t last, std::int64_t n) {
@@ -366,17 +372,20 @@ struct MaskedSoftmax : torch::autograd::Function<MaskedSoftmax> {
     const at::Tensor s = scores.contiguous();
     const std::int64_t rows = s.numel() / tk;
     // bias: [b or 1, 1, ..., tq, tk], broadcast over the middle (head) dims.
+    // A block of a larger mask (causal query blocks) stays a strided view: no copy.
     const std::int64_t bias_batches = bias.size(0);
-    const at::Tensor bm = bias.reshape({bias_batches, tq, tk}).to(at::kFloat).contiguous();
-    const std::int64_t rows_per_bias = bias_batches == 1 ? rows : rows / scores.size(0);
+    at::Tensor bm = bias.reshape({bias_batches, tq, tk}).to(at::kFloat);
+    if (bm.stride(2) != 1) bm = bm.contiguous();
+    const BiasLayout layout{tq, bias_batches == 1 ? rows : rows / scores.size(0), bias_batches == 1 ? 0 : bm.stride(0),
+                            bm.stride(1)};
     at::Tensor out = at::empty_like(s);
     const float* bp = bm.data_ptr<float>();
     at::parallel_for(0, rows, kGrain, [&](std::int64_t begin, std::int64_t end) {
       std::vector<float> buf(static_cast<size_t>(tk));
       if (s.scalar_type() == at::kBFloat16)
-        softmax_rows_bf16(bits(s), bp, mutable_bits(out), buf.data(), begin, end, tk, tq, rows_per_bias);
+        softmax_rows_bf16(bits(s), bp, mutable_bits(out), buf.data(), begin, end, tk, layout);
       else
-        softmax_rows_f32(s.data_ptr<float>(), bp, out.data_ptr<float>(), buf.data(), begin, end, tk, tq, rows_per_bias);
+        softmax_rows_f32(s.data_ptr<float>(), bp, out.data_ptr<float>(), buf.data(), begin, end, tk, layout);
     });
     ctx->save_for_backward({out});
     return out.view(scores.sizes());
