@@ -143,15 +143,7 @@ TEST(FusedLoraLinear, DecoderGradientsMatchTheUnfusedPath) {
       m.set_fused_lora(fused);
       Batch b{mcip::train::test::random_ids(2, 7, 96, 8), at::ones({2, 7}, at::kLong), {}, {}};
       b.attention_mask[1][0] = 0;
-      at::Tensor loss;
-      {
-        AutocastScope scope(c10::Device(c10::kCPU), autocast);
-        loss = m.classify(b).logsumexp(-1).sum();
-      }
-      loss.backward();
-      std::vector<at::Tensor> grads;
-      for (auto& p : m.trainable_parameters()) grads.push_back(p.grad().clone());
-      return std::make_pair(loss.item<double>(), grads);
+      return mcip::train::test::classify_loss_and_grads(m, b, autocast);
     };
     auto [l0, g0] = run(false);
     auto [l1, g1] = run(true);
@@ -248,15 +240,7 @@ TEST(CausalBlocks, DecoderLogitsAndGradientsAreTheSame) {
     m.set_causal_blocks(blocks);
     Batch b{mcip::train::test::random_ids(2, 80, 96, 9), at::ones({2, 80}, at::kLong), {}, {}};
     b.attention_mask[0].narrow(0, 70, 10).zero_();
-    at::Tensor loss;
-    {
-      AutocastScope scope(c10::Device(c10::kCPU), true);
-      loss = m.classify(b).logsumexp(-1).sum();
-    }
-    loss.backward();
-    std::vector<at::Tensor> grads;
-    for (auto& p : m.trainable_parameters()) grads.push_back(p.grad().clone());
-    return std::make_pair(loss.item<double>(), grads);
+    return mcip::train::test::classify_loss_and_grads(m, b, true);
   };
   auto [l0, g0] = run(false);
   auto [l1, g1] = run(true);

@@ -411,15 +411,7 @@ TEST(Lora, FusedFrozenProjectionsMatchSeparateOnesUnderAutocast) {
       m.set_recompute(recompute);
       m.set_fuse_frozen_projections(fused);
       Batch b = pad_batch({{5, 9, 11, 40, 41, 42}, {12, 13}}, false, 0);
-      at::Tensor loss;
-      {
-        AutocastScope scope(c10::Device(c10::kCPU), true);
-        loss = m.classify(b).logsumexp(-1).sum();
-      }
-      loss.backward();
-      std::vector<at::Tensor> grads;
-      for (auto& p : m.trainable_parameters()) grads.push_back(p.grad().clone());
-      return std::make_pair(loss.item<double>(), grads);
+      return mcip::train::test::classify_loss_and_grads(m, b, true);
     };
     auto [l0, g0] = run(false, false);
     for (bool recompute : {false, true}) {

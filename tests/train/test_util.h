@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 #include <unistd.h>
 
 #include "mcip/model.h"
@@ -48,6 +50,20 @@ inline void randomize_lora_b(Decoder& m, double std = 0.05, std::uint64_t seed =
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   for (auto& [name, t] : m.named_lora_tensors())
     if (name.find("lora_B") != std::string::npos) t->normal_(0.0, std, gen);
+}
+
+// One classify step for gradient comparisons: logsumexp of the logits summed (optionally under
+// bf16 autocast), backward; returns the loss and a copy of every trainable gradient.
+inline std::pair<double, std::vector<at::Tensor>> classify_loss_and_grads(Decoder& m, const Batch& b, bool autocast) {
+  at::Tensor loss;
+  {
+    AutocastScope scope(c10::Device(c10::kCPU), autocast);
+    loss = m.classify(b).logsumexp(-1).sum();
+  }
+  loss.backward();
+  std::vector<at::Tensor> grads;
+  for (auto& p : m.trainable_parameters()) grads.push_back(p.grad().clone());
+  return {loss.item<double>(), grads};
 }
 
 }  // namespace mcip::train::test
