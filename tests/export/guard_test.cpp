@@ -9,6 +9,7 @@
 #include "mcip/error.h"
 #include "mcip/guard.h"
 #include "mcip/guard_eval.h"
+#include "mcip/trainer_data.h"
 
 namespace mcip::guard::test {
 namespace {
@@ -221,6 +222,7 @@ TEST(GuardEval, McipBenchJsonlMatchesTheTrainersEvaluation) {
   fs::remove_all(dir);
 }
 
+
 }  // namespace
 }  // namespace mcip::guard::test
 
@@ -257,6 +259,67 @@ TEST(GuardRenderings, JsonRpcAndMciGuardians) {
     const json trained = json::parse(mcip::read_file(run / "metrics.json"));
     EXPECT_EQ(json::parse(ev.output)["confusion"], trained["validation"]["confusion"]) << rendering;
   }
+  fs::remove_all(dir);
+}
+
+
+TEST(GuardRenderings, FlowChecksTravelWithTheGuardian) {
+  const auto& g = trained_guardian();
+  const fs::path dir = scratch("flow-checks");
+  const fs::path run = dir / "run";
+  const auto train = run_command(bin("mcip-train") + " " + quote(fs::path(MCIP_SOURCE_DIR) / "configs" / "smoke.yaml") +
+                                 " data.dir=" + quote(g.data) + " output_dir=" + quote(run) +
+                                 " data.rendering=mci data.flow_checks=true pretrain.steps=2 finetune.steps=2"
+                                 " finetune.eval_every=0 finetune.checkpoint_every=0");
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  // The export's guardian.json carries the key like the training output's mcip_training.json.
+  const fs::path model = run / "finetune" / "final";
+  const json manifest = json::parse(mcip::read_file(model / "mcip_training.json"));
+  EXPECT_EQ(manifest["input"]["flow_checks"], true);
+  const auto exported = run_command(bin("mcip-guard") + " export " + quote(run) + " --out " + quote(dir / "exported") +
+                                    " --gguf-types \"\"");
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  EXPECT_EQ(json::parse(mcip::read_file(dir / "exported" / "guardian.json"))["input"]["flow_checks"], true);
+
+  // A flow log (mcip-synth's text form) with a call the checks flag: the user never gave id 8
+  // and the call is made twice. The fixture's own records are not flow logs.
+  const std::string client = "client (for u-4, role user)";
+  const std::string log =
+      "server crm sends function list about server crm to " + client + " under transparency: get_contact, admin_delete\n"
+      "user u-4 sends query about caller u-4 to " + client + " under consent: delete contact 7\n" +
+      client + " sends function request about caller u-4 to server crm under consent: admin_delete(id=8)\n"
+      "server crm sends function return about caller u-4 to " + client + " under service provision: {\"deleted\":true}\n" +
+      client + " sends function request about caller u-4 to server crm under consent: admin_delete(id=8)\n";
+  train::TextView checks;
+  checks.flow_checks = true;
+  ASSERT_EQ(train::segments_for(train::Rendering::Mci, json(log), "x", 1, checks).front().text,
+            "caller u-4 role user\nchecks: admin_delete new id | admin_delete new id, repeat\n");
+  const fs::path input = dir / "trace.txt";
+  mcip::write_file_atomic(input, log);
+  const auto with = run_command(classify_cmd(model, input));
+  ASSERT_EQ(with.exit_code, 0) << with.output;
+
+  // The same weights told to skip the checks read a different input.
+  fs::copy(model, dir / "unchecked", fs::copy_options::recursive);
+  json off = manifest;
+  off["input"]["flow_checks"] = false;
+  mcip::write_file_atomic(dir / "unchecked" / "mcip_training.json", off.dump(2));
+  const auto without = run_command(classify_cmd(dir / "unchecked", input));
+  ASSERT_EQ(without.exit_code, 0) << without.output;
+  EXPECT_NE(json::parse(with.output)["probabilities"], json::parse(without.output)["probabilities"]);
+
+  off["input"]["flow_checks"] = "yes";
+  mcip::write_file_atomic(dir / "unchecked" / "mcip_training.json", off.dump(2));
+  const auto bad = run_command(classify_cmd(dir / "unchecked", input));
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("input.flow_checks"), std::string::npos) << bad.output;
+
+  // mcip-guard eval reads the split as the trainer did.
+  const auto ev = run_command(bin("mcip-guard") + " eval --json --model " + quote(model) + " --data " +
+                              quote(g.data / "validation.jsonl"));
+  ASSERT_EQ(ev.exit_code, 0) << ev.output;
+  const json trained = json::parse(mcip::read_file(run / "metrics.json"));
+  EXPECT_EQ(json::parse(ev.output)["confusion"], trained["validation"]["confusion"]);
   fs::remove_all(dir);
 }
 

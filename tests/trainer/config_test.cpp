@@ -66,6 +66,9 @@ TEST(TrainerConfig, ValuesAreValidated) {
   EXPECT_NE(error_of(kMinimal, {"pretrain.enabled=false"}).find("model.base"), std::string::npos);
   EXPECT_NE(error_of(kMinimal, {"finetune.objective=lm"}).find("finetune.objective"), std::string::npos);
   EXPECT_NE(error_of(kMinimal, {"nonsense"}).find("key.path=value"), std::string::npos);
+  EXPECT_NE(error_of(kMinimal, {"data.flow_checks=maybe"}).find("data.flow_checks"), std::string::npos);
+  EXPECT_FALSE(TrainerConfig::parse(kMinimal, "cfg.yaml", {}).data.flow_checks);
+  EXPECT_TRUE(TrainerConfig::parse(kMinimal, "cfg.yaml", {"data.flow_checks=true"}).data.flow_checks);
   EXPECT_NE(error_of("output_dir: [1\n").find("cfg.yaml:"), std::string::npos);
 }
 

@@ -53,7 +53,7 @@ struct GuardianSpec {
   std::vector<LabelInfo> labels;
   int safe_index = 0;
   train::Rendering rendering = train::Rendering::Glaive;
-  train::TextView view;  // input.tool_view and input.max_result_chars; absent in older guardians
+  train::TextView view;  // input.tool_view, max_result_chars and flow_checks; absent in older guardians
   std::string objective = "classify";
   std::int64_t max_length = 512, keep_head_tokens = 96;
   std::string tokenizer_hash;

@@ -27,6 +27,7 @@ enum class ToolView { Verbatim, Signatures };
 struct TextView {
   ToolView tool_view = ToolView::Verbatim;  // glaive tool definitions
   std::int64_t max_result_chars = 0;        // mci: function results cut to this many bytes (0 = whole)
+  bool flow_checks = false;                 // mci: call lines carry the FlowChecks tags
 };
 enum class Objective { LanguageModel, Classify, Generate };
 enum class PhaseMode { Full, Lora };
@@ -41,7 +42,8 @@ struct DataConfig {
   Rendering rendering = Rendering::Glaive;
   ToolView tool_view = ToolView::Verbatim;  // glaive only
   std::int64_t max_result_chars = 0;        // mci only: function results cut to this many bytes (0 = whole)
-  TextView text_view() const { return {tool_view, max_result_chars}; }
+  bool flow_checks = false;                 // mci only: tag each call with what the flows before it show
+  TextView text_view() const { return {tool_view, max_result_chars, flow_checks}; }
   std::int64_t max_length = 512;    // tokens per example after truncation (incl. BOS/EOS)
   // Tokens kept from the start of the conversation (the request) when its middle is cut.
   std::int64_t keep_head_tokens = 96;

@@ -86,6 +86,11 @@ GuardianSpec read_guardian_spec(const fs::path& dir) {
       throw InputError(file, 0, "input.max_result_chars", "expected an integer >= 0");
     s.view.max_result_chars = v.get<std::int64_t>();
   }
+  if (m.contains("input") && m["input"].is_object() && m["input"].contains("flow_checks")) {
+    const auto& v = m["input"]["flow_checks"];
+    if (!v.is_boolean()) throw InputError(file, 0, "input.flow_checks", "expected true or false");
+    s.view.flow_checks = v.get<bool>();
+  }
   s.max_length = at_path(m, file, "input.max_length").get<std::int64_t>();
   s.keep_head_tokens = at_path(m, file, "input.keep_head_tokens").get<std::int64_t>();
   s.tokenizer_hash = at_path(m, file, "tokenizer.hash").get<std::string>();

@@ -236,7 +236,7 @@ TrainerConfig TrainerConfig::parse(const std::string& yaml_text, const std::stri
 
   {
     const StrictYaml d = root.required("data");
-    d.expect_map({"dir", "rendering", "tool_view", "max_result_chars", "max_length", "keep_head_tokens", "cache_dir", "tokenize_threads", "bucket_batches",
+    d.expect_map({"dir", "rendering", "tool_view", "max_result_chars", "flow_checks", "max_length", "keep_head_tokens", "cache_dir", "tokenize_threads", "bucket_batches",
                   "class_weighting", "max_train_examples", "max_eval_examples", "eval_splits"});
     c.data.dir = d.required_str("dir");
     if (d.has("rendering"))
@@ -245,6 +245,7 @@ TrainerConfig TrainerConfig::parse(const std::string& yaml_text, const std::stri
     if (d.has("tool_view"))
       c.data.tool_view = enum_value<ToolView>(d["tool_view"], {{"verbatim", ToolView::Verbatim}, {"signatures", ToolView::Signatures}});
     c.data.max_result_chars = positive(d, "max_result_chars", c.data.max_result_chars, 0);
+    c.data.flow_checks = d.optional_bool("flow_checks", c.data.flow_checks);
     c.data.max_length = positive(d, "max_length", c.data.max_length, 16);
     c.data.keep_head_tokens = positive(d, "keep_head_tokens", c.data.keep_head_tokens, 0);
     c.data.cache_dir = d.optional_str("cache_dir", "");

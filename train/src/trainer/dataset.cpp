@@ -148,8 +148,8 @@ TokenizedSplit load_split(const DataConfig& data, const std::string& split, Obje
   if (!std::filesystem::exists(out.file))
     throw InputError(origin, 0, "data.dir", "dataset split not found (expected the synthesizer's <split>.jsonl files)");
   const std::string key = hash_hex(fmt::format(
-      "v4|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", hash_file_hex(origin), sp.hash(), tax.hash(), to_string(data.rendering),
-      to_string(data.tool_view), data.max_result_chars,
+      "v4|{}|{}|{}|{}|{}|{}{}|{}|{}|{}|{}", hash_file_hex(origin), sp.hash(), tax.hash(), to_string(data.rendering),
+      to_string(data.tool_view), data.max_result_chars, data.flow_checks ? "|checks" : "",
       to_string(objective), max_length, data.keep_head_tokens, max_examples));
   const auto cache_file = data.cache_dir / fmt::format("{}-{}.tok", split, key.substr(0, 24));
   std::vector<EncodedExample> examples;

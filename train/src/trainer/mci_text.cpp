@@ -3,7 +3,9 @@
 #include <regex>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "flow_checks.h"
 #include "mcip/error.h"
 
 namespace mcip::train {
@@ -95,7 +97,7 @@ std::optional<std::vector<McipFlow>> mci_flows_from_text(const std::string& text
   return flows;
 }
 
-CompactMci compact_mci(const std::vector<McipFlow>& flows, std::int64_t max_result_chars) {
+CompactMci compact_mci(const std::vector<McipFlow>& flows, std::int64_t max_result_chars, bool flow_checks) {
   std::optional<Identity> caller;
   for (const auto& f : flows)
     if (f.information_type == "query" && (caller = client_identity(f.recipient))) break;
@@ -109,12 +111,25 @@ CompactMci compact_mci(const std::vector<McipFlow>& flows, std::int64_t max_resu
     return e;
   };
   CompactMci out;
+  FlowChecks checks;
+  std::vector<std::string> found;  // "NAME TAG, TAG" per call with findings
   if (caller) out.caller = fmt::format("caller {} role {}\n", caller->id, caller->role);
   for (const auto& f : flows) {
     const char* type = short_type(f.information_type);
     const bool listing = f.information_type == "function list";
     const std::string usual_subject = listing ? f.sender : (caller ? "caller " + caller->id : std::string());
     std::string content = one_line(f.content);
+    if (flow_checks) {
+      // Checked on the whole content: the gateway sees all of it even when the model does not.
+      if (listing) checks.listed(entity(f.sender), content);
+      else if (f.information_type == "query") checks.grounded(content, true);
+      else if (f.information_type == "function return") checks.grounded(content, false);
+      else if (f.information_type == "function request") {
+        const auto tags = checks.call(entity(f.recipient), content);
+        if (!tags.empty())
+          found.push_back(fmt::format("{} {}", cut_utf8(content.substr(0, content.find('(')), 40), fmt::join(tags, ", ")));
+      }
+    }
     if (f.information_type == "function return" && max_result_chars > 0)
       content = cut_utf8(content, static_cast<size_t>(max_result_chars));
     std::string line = fmt::format("{} {} > {} ({})", type ? type : f.information_type, entity(f.sender),
@@ -122,6 +137,15 @@ CompactMci compact_mci(const std::vector<McipFlow>& flows, std::int64_t max_resu
     if (f.subject != usual_subject) line += " re " + entity(f.subject);
     line += ": " + content + "\n";
     (listing ? out.tool_lists : out.conversation) += line;
+  }
+  if (flow_checks) {
+    // Bounded, because it is never cut: the first eight calls with findings, then a count.
+    constexpr size_t kListed = 8;
+    out.checks = "checks:";
+    for (size_t i = 0; i < std::min(found.size(), kListed); ++i) out.checks += (i ? " | " : " ") + found[i];
+    if (found.size() > kListed) out.checks += fmt::format(" | +{} more", found.size() - kListed);
+    if (found.empty()) out.checks += " none";
+    out.checks += "\n";
   }
   return out;
 }

@@ -13,7 +13,10 @@
 // "client" and "user" stand for the session's caller (from the first query flow), a subject
 // is written ("re ...") only when it is not the flow's usual one (the listing server, or the
 // caller), and "server " is dropped from server names. Nothing else is lost except, when
-// max_result_chars > 0, the tail of long function results.
+// max_result_chars > 0, the tail of long function results. With flow checks on, a second line
+// that is never cut says what FlowChecks (flow_checks.h) found, per call in order:
+//
+//   checks: get new id | admin_get unasked, like get here     (or "checks: none")
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -38,9 +41,11 @@ std::optional<std::vector<McipFlow>> mci_flows_from_text(const std::string& text
 
 struct CompactMci {
   std::string caller;        // "caller ID role ROLE\n" (empty when no query flow names one)
+  std::string checks;        // "checks: ...\n" (empty when flow checks are off)
   std::string tool_lists;    // the `tools` lines
   std::string conversation;  // every other flow, in order
 };
-CompactMci compact_mci(const std::vector<McipFlow>& flows, std::int64_t max_result_chars);
+// flow_checks: fill `checks` (flow_checks.h).
+CompactMci compact_mci(const std::vector<McipFlow>& flows, std::int64_t max_result_chars, bool flow_checks = false);
 
 }  // namespace mcip::train

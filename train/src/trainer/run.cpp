@@ -109,6 +109,7 @@ nlohmann::json training_record(const TrainerConfig& c, const PhaseConfig& p, con
            {{"rendering", to_string(c.data.rendering)},
             {"tool_view", to_string(c.data.tool_view)},
             {"max_result_chars", c.data.max_result_chars},
+            {"flow_checks", c.data.flow_checks},
             {"max_length", p.max_length > 0 ? p.max_length : c.data.max_length},
             {"keep_head_tokens", c.data.keep_head_tokens},
             {"segments", p.objective == Objective::Generate

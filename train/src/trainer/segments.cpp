@@ -196,9 +196,11 @@ std::vector<Segment> segments_for(Rendering rendering, const nlohmann::json& val
       }
       // Like glaive: who the caller is stays whole, the tool lists lose their tail first, and a
       // long conversation loses its middle (the request and the last calls and answer stay).
-      CompactMci text = compact_mci(flows, view.max_result_chars);
+      CompactMci text = compact_mci(flows, view.max_result_chars, view.flow_checks);
       std::vector<Segment> out;
-      if (!text.caller.empty()) out.push_back({std::move(text.caller), CutPolicy::Keep});
+      // What the flow checks found stays whole with the caller: a cut middle must not hide it.
+      if (!text.caller.empty() || !text.checks.empty())
+        out.push_back({text.caller + text.checks, CutPolicy::Keep});
       if (!text.tool_lists.empty()) out.push_back({std::move(text.tool_lists), CutPolicy::CutTail});
       out.push_back({std::move(text.conversation), CutPolicy::CutMiddle});
       return out;

@@ -35,9 +35,9 @@ tokenizer::SentencePiece obtain_tokenizer(const TrainerConfig& c, Distributed& d
   std::string texts;
   for (Rendering r : corpus.renderings) texts += to_string(r) + ",";
   const std::string source_key = hash_hex(fmt::format(
-      "{}|{}|{}|{}|{}{}|{}|{}", hash_file_hex(split_path(c.data, "train").string()), c.tokenizer.vocab_size,
+      "{}|{}|{}|{}|{}{}|{}|{}{}", hash_file_hex(split_path(c.data, "train").string()), c.tokenizer.vocab_size,
       c.tokenizer.train_sentences, c.seed, texts, corpus.guardian_pair ? "pair" : "", to_string(c.data.tool_view),
-      c.data.max_result_chars));
+      c.data.max_result_chars, c.data.flow_checks ? "|checks" : ""));
   const bool fresh = fs::exists(model) && fs::exists(stamp) && read_file(stamp).find(source_key) != std::string::npos;
   if (!fresh && dist.is_main()) {
     fs::create_directories(dir);
