@@ -16,18 +16,18 @@ using testing::TempDir;
 
 class HarvestCli : public ::testing::Test {
  protected:
-  std::string out() const { return (dir_.path() / "out" / "cat.json").string(); }
-  void SetUp() override { std::filesystem::create_directory(dir_.path() / "out"); }
+  std::string out() const { return (dir_.path / "out" / "cat.json").string(); }
+  void SetUp() override { std::filesystem::create_directory(dir_.path / "out"); }
   // Generous step timeouts keep loaded CI machines from failing; only `hang` waits them out.
   testing::RunResult harvest(const std::string& mode, const std::string& extra = "") {
     const std::string timeout = mode == "hang" ? "2000" : "20000";
     return run_synth("harvest --server " + quote(testing::fake_server() + " " + mode) + " --out " + quote(out()) +
-                     " --env FAKE_PID_FILE=" + quote((dir_.path() / "pids").string()) + " --timeout-ms " + timeout +
+                     " --env FAKE_PID_FILE=" + quote((dir_.path / "pids").string()) + " --timeout-ms " + timeout +
                      " --kill-grace-ms 200 " + extra);
   }
   std::vector<std::string> out_entries() const {
     std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(dir_.path() / "out"))
+    for (const auto& e : std::filesystem::directory_iterator(dir_.path / "out"))
       names.push_back(e.path().filename().string());
     return names;
   }
@@ -62,7 +62,7 @@ TEST_F(HarvestCli, WritesCatalogWithDerivedFields) {
 }
 
 TEST_F(HarvestCli, CuratedFileAndSkip) {
-  const auto curated = dir_.path() / "curated.yaml";
+  const auto curated = dir_.path / "curated.yaml";
   std::ofstream(curated) << "schema_version: 1\nservers:\n  fake-notes:\n    read_note:\n      privilege: read\n"
                             "      queries: [\"Read me note {note_id}.\"]\n";
   const auto r = harvest("ok", "--curated " + quote(curated.string()) + " --skip resources --skip prompts");
@@ -113,7 +113,7 @@ TEST_F(HarvestCli, ServerFaultsExitOneNamingServerAndStepWithoutOutput) {
     EXPECT_NE(r.output.find("fake_server.py " + mode + "': " + message), std::string::npos) << r.output;
     EXPECT_EQ(read_file(out()), "previous\n") << mode;
     EXPECT_EQ(out_entries(), std::vector<std::string>{"cat.json"}) << mode << ": temporary file left behind";
-    for (pid_t pid : testing::read_pids(dir_.path() / "pids")) EXPECT_TRUE(testing::process_gone(pid)) << mode;
+    for (pid_t pid : testing::read_pids(dir_.path / "pids")) EXPECT_TRUE(testing::process_gone(pid)) << mode;
   }
 }
 
@@ -136,8 +136,8 @@ TEST_F(HarvestCli, BadUsageExitsTwoBeforeStartingTheServer) {
       {"harvest" + server + " --out " + quote(out()) + " --skip tools", "--skip"},
       {"harvest" + server + " --out " + quote(out()) + " --client-capabilities '[1]'", "--client-capabilities"},
       {"harvest" + server + " --out " + quote(out()) + " --client-capabilities '{'", "--client-capabilities"},
-      {"harvest" + server + " --out " + quote((dir_.path() / "missing" / "x.json").string()), "does not exist"},
-      {"harvest" + server + " --out " + quote((dir_.path() / "out").string()), "is a directory"},
+      {"harvest" + server + " --out " + quote((dir_.path / "missing" / "x.json").string()), "does not exist"},
+      {"harvest" + server + " --out " + quote((dir_.path / "out").string()), "is a directory"},
       {"harvest" + server + " --out " + quote(out()) + " --curated /nonexistent.yaml", "/nonexistent.yaml"},
   };
   for (const auto& [args, message] : cases) {
@@ -146,7 +146,7 @@ TEST_F(HarvestCli, BadUsageExitsTwoBeforeStartingTheServer) {
     EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
   }
   EXPECT_TRUE(out_entries().empty());
-  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "pids")) << "a server was started despite bad usage";
+  EXPECT_FALSE(std::filesystem::exists(dir_.path / "pids")) << "a server was started despite bad usage";
 }
 
 }  // namespace

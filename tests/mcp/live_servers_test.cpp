@@ -60,23 +60,23 @@ class LiveServers : public ::testing::Test {
 };
 
 TEST_F(LiveServers, MemoryMatchesCommittedCatalog) {
-  compare_live("memory", {"MEMORY_FILE_PATH=" + (dir_.path() / "memory.jsonl").string()});
+  compare_live("memory", {"MEMORY_FILE_PATH=" + (dir_.path / "memory.jsonl").string()});
 }
 
 TEST_F(LiveServers, FilesystemMatchesCommittedCatalog) { compare_live("filesystem", {}); }
 
 TEST_F(LiveServers, HarvestAllReproducesEveryCommittedCatalogByteForByte) {
   const std::string command = "MCIP_SYNTH=" + testing::quote(std::string(MCIP_BIN_DIR) + "/mcip-synth") +
-                              " tools/mcp-servers/harvest-all.sh " + testing::quote(dir_.path().string()) +
-                              " > " + testing::quote((dir_.path() / "log").string()) + " 2>&1";
-  ASSERT_EQ(std::system(command.c_str()), 0) << read_file(dir_.path() / "log");
+                              " tools/mcp-servers/harvest-all.sh " + testing::quote(dir_.path.string()) +
+                              " > " + testing::quote((dir_.path / "log").string()) + " 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << read_file(dir_.path / "log");
   std::size_t catalogs = 0, tools = 0;
   for (const auto& entry : fs::directory_iterator("data/catalogs")) {
     const std::string file = entry.path().filename().string();
     if (file.rfind("harvested-", 0) != 0) continue;
     ++catalogs;
-    ASSERT_TRUE(fs::exists(dir_.path() / file)) << file << " is committed but harvest-all.sh no longer makes it";
-    EXPECT_EQ(read_file(dir_.path() / file), read_file(entry.path()))
+    ASSERT_TRUE(fs::exists(dir_.path / file)) << file << " is committed but harvest-all.sh no longer makes it";
+    EXPECT_EQ(read_file(dir_.path / file), read_file(entry.path()))
         << file << " differs from a fresh harvest; re-run tools/mcp-servers/harvest-all.sh and commit";
     tools += json::parse(read_file(entry.path()))["servers"][0]["tools"].size();
   }
@@ -88,13 +88,13 @@ TEST_F(LiveServers, HarvestAllReproducesEveryCommittedCatalogByteForByte) {
 // so a fresh recording must equal the committed traces; server-everything embeds the time.
 TEST_F(LiveServers, RecordAllReproducesDeterministicTraces) {
   const std::string command = "MCIP_SYNTH=" + testing::quote(std::string(MCIP_BIN_DIR) + "/mcip-synth") +
-                              " tools/mcp-servers/record-all.sh " + testing::quote(dir_.path().string()) + " > " +
-                              testing::quote((dir_.path() / "log").string()) + " 2>&1";
-  ASSERT_EQ(std::system(command.c_str()), 0) << read_file(dir_.path() / "log");
+                              " tools/mcp-servers/record-all.sh " + testing::quote(dir_.path.string()) + " > " +
+                              testing::quote((dir_.path / "log").string()) + " 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << read_file(dir_.path / "log");
   for (const char* name : {"recorded-memory.json", "recorded-filesystem.json"})
-    EXPECT_EQ(read_file(dir_.path() / name), read_file(fs::path("data/traces") / name))
+    EXPECT_EQ(read_file(dir_.path / name), read_file(fs::path("data/traces") / name))
         << name << " differs from a fresh recording; re-run tools/mcp-servers/record-all.sh and commit";
-  const json everything = json::parse(read_file(dir_.path() / "recorded-everything.json"));
+  const json everything = json::parse(read_file(dir_.path / "recorded-everything.json"));
   const json committed = json::parse(read_file("data/traces/recorded-everything.json"));
   ASSERT_EQ(everything["episodes"].size(), committed["episodes"].size());
   for (std::size_t i = 0; i < everything["episodes"].size(); ++i)
@@ -123,7 +123,7 @@ TEST_F(LiveServers, RealServerFaultsNameServerAndStep) {
     HarvestOptions options;
     options.server.command = c.command;
     options.server.env = c.env;
-    options.out = dir_.path() / "x.json";
+    options.out = dir_.path / "x.json";
     try {
       harvest_catalog(options);
       ADD_FAILURE() << c.command << " did not fail";
@@ -139,9 +139,9 @@ TEST_F(LiveServers, RealServerFaultsNameServerAndStep) {
 TEST_F(LiveServers, OlderOfferedVersionIsEchoedByCurrentServers) {
   HarvestOptions options;
   options.server.command = "node tools/mcp-servers/node_modules/@modelcontextprotocol/server-memory/dist/index.js";
-  options.server.env = {"MEMORY_FILE_PATH=" + (dir_.path() / "memory.jsonl").string()};
+  options.server.env = {"MEMORY_FILE_PATH=" + (dir_.path / "memory.jsonl").string()};
   options.server.protocol_version = "2025-03-26";
-  options.out = dir_.path() / "x.json";
+  options.out = dir_.path / "x.json";
   EXPECT_EQ(harvest_catalog(options)["harvest"]["protocol_version"], "2025-03-26");
 }
 

@@ -16,7 +16,7 @@ class ClientTest : public ::testing::Test {
   ChildOptions child(const std::string& mode) {
     ChildOptions options;
     options.argv = split_command_line(testing::fake_server() + " " + mode);
-    options.env = {{"FAKE_PID_FILE", (dir_.path() / "pids").string()}, {"HUGE_LINE_BYTES", "300000"}};
+    options.env = {{"FAKE_PID_FILE", (dir_.path / "pids").string()}, {"HUGE_LINE_BYTES", "300000"}};
     options.terminate_grace = std::chrono::milliseconds(200);
     return options;
   }
@@ -40,7 +40,7 @@ class ClientTest : public ::testing::Test {
     return McpError("", "", "");
   }
   void check_no_leftovers() {
-    for (pid_t pid : testing::read_pids(dir_.path() / "pids")) EXPECT_TRUE(testing::process_gone(pid)) << pid;
+    for (pid_t pid : testing::read_pids(dir_.path / "pids")) EXPECT_TRUE(testing::process_gone(pid)) << pid;
     EXPECT_TRUE(testing::no_children_left());
   }
   TempDir dir_;
@@ -131,7 +131,7 @@ TEST_F(ClientTest, HangTimesOutAndKillsTheWholeProcessGroup) {
   const McpError e = expect_failure("hang", options);  // also checks the grandchild is gone
   EXPECT_EQ(e.step(), "initialize");
   EXPECT_NE(std::string(e.what()).find("no response within 500 ms"), std::string::npos) << e.what();
-  EXPECT_EQ(testing::read_pids(dir_.path() / "pids").size(), 2u);
+  EXPECT_EQ(testing::read_pids(dir_.path / "pids").size(), 2u);
   // timeout + grace after closing stdin + grace after the ignored SIGTERM, then SIGKILL.
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
 }

@@ -16,11 +16,11 @@ using testing::run_synth;
 class RecordCli : public ::testing::Test {
  protected:
   std::string episodes(const std::string& yaml) {
-    const auto path = dir_.path() / "episodes.yaml";
+    const auto path = dir_.path / "episodes.yaml";
     std::ofstream(path) << yaml;
     return path.string();
   }
-  std::string out() const { return (dir_.path() / "traces.json").string(); }
+  std::string out() const { return (dir_.path / "traces.json").string(); }
   testing::RunResult record(const std::string& mode, const std::string& episodes_file, const std::string& extra = "") {
     return run_synth("record --server " + quote(testing::fake_server() + " " + mode) + " --episodes " +
                      quote(episodes_file) + " --out " + quote(out()) + " --timeout-ms 20000 --kill-grace-ms 200 " +

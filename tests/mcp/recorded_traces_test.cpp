@@ -67,7 +67,7 @@ TEST(RecordedTraces, RealMemoryResultsHaveStructuredContent) {
 
 TEST(RecordedTraces, MalformedFilesNameThePointer) {
   testing::TempDir dir;
-  const auto file = dir.path() / "t.json";
+  const auto file = dir.path / "t.json";
   auto expect_error = [&](const std::string& text, const std::string& field) {
     std::ofstream(file) << text;
     try {

@@ -22,42 +22,7 @@ std::string fake_server() {
   return "python3 " + quote((source_dir() / "tests/mcp/fake_servers/fake_server.py").string());
 }
 
-TempDir::TempDir() {
-  std::string pattern = (fs::temp_directory_path() / "mcip-mcp-test-XXXXXX").string();
-  if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
-std::vector<std::string> TempDir::entries() const {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(path_)) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-std::string quote(const std::string& arg) {
-  std::string out = "'";
-  for (char c : arg) {
-    if (c == '\'') out += "'\\''"; else out += c;
-  }
-  return out + "'";
-}
-
-RunResult run_synth(const std::string& args) {
-  const std::string command = quote(std::string(MCIP_BIN_DIR) + "/mcip-synth") + " " + args + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) throw std::runtime_error("popen failed");
-  std::string output;
-  std::array<char, 4096> buffer;
-  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), output};
-}
+RunResult run_synth(const std::string& args) { return mcip::test::run_command(quote(mcip::test::bin("mcip-synth")) + " " + args); }
 
 std::vector<pid_t> read_pids(const fs::path& file) {
   std::vector<pid_t> pids;

@@ -1,4 +1,4 @@
-// Helpers shared by the MCP tests: temp dirs, running mcip-synth, checking for leftovers.
+// Helpers shared by the MCP tests: running mcip-synth, the fake server, checking for leftovers.
 #pragma once
 #include <sys/types.h>
 
@@ -6,32 +6,23 @@
 #include <string>
 #include <vector>
 
+#include "common/test_support.h"
+
 namespace mcip::mcp::testing {
 
 std::filesystem::path source_dir();
 std::string fake_server();  // "python3 <abs path>/fake_server.py"
 
-// A fresh directory removed at scope exit.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-  std::vector<std::string> entries() const;  // file names inside, sorted
-
- private:
-  std::filesystem::path path_;
+// A fresh scratch directory removed at scope exit.
+struct TempDir : mcip::test::ScratchDir {
+  TempDir() : ScratchDir("mcp") {}
 };
 
-struct RunResult {
-  int exit_code;
-  std::string output;  // stdout + stderr
-};
+using RunResult = mcip::test::CommandResult;
 // Runs `mcip-synth <args>` (args already shell-quoted) and captures its output.
 RunResult run_synth(const std::string& args);
 
-// Shell-quotes one argument.
-std::string quote(const std::string& arg);
+using mcip::test::quote;
 
 // Pids written by the fake server into FAKE_PID_FILE.
 std::vector<pid_t> read_pids(const std::filesystem::path& file);

@@ -70,7 +70,7 @@ TEST(Queries, NameWords) {
 class CuratedTest : public ::testing::Test {
  protected:
   std::filesystem::path write(const std::string& text) {
-    const auto path = dir_.path() / "curated.yaml";
+    const auto path = dir_.path / "curated.yaml";
     std::ofstream(path) << text;
     return path;
   }
@@ -121,7 +121,7 @@ TEST_F(CuratedTest, MalformedFileNamesLineAndField) {
   EXPECT_THROW(CuratedQueries::load(write("schema_version: 1\nservers:\n  s:\n    t: {queries: []}\n")), InputError);
   EXPECT_THROW(CuratedQueries::load(write("schema_version: 2\nservers: {}\n")), InputError);
   EXPECT_THROW(CuratedQueries::load(write("servers: [\n")), InputError);
-  EXPECT_THROW(CuratedQueries::load(dir_.path() / "missing.yaml"), InputError);
+  EXPECT_THROW(CuratedQueries::load(dir_.path / "missing.yaml"), InputError);
 }
 
 }  // namespace

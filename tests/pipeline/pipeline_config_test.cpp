@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/test_support.h"
 #include "mcip/error.h"
 #include "mcip/pipeline.h"
 #include "template.h"
@@ -16,7 +17,8 @@ using mcip::pipeline::load_refresh_config;
 namespace {
 
 std::string write_config(const std::string& text) {
-  fs::path p = fs::temp_directory_path() / ("mcip_refresh_cfg_" + std::to_string(::getpid()) + ".yaml");
+  static const mcip::test::ScratchDir scratch("pipeline-config");  // removed when the test program ends
+  const fs::path p = scratch.path / "refresh.yaml";
   std::ofstream(p) << text;
   return p.string();
 }

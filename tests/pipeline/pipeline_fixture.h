@@ -2,35 +2,25 @@
 #pragma once
 #include <gtest/gtest.h>
 #include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/test_support.h"
+
 namespace fs = std::filesystem;
 
-struct CommandResult {
-  int code;
-  std::string out;
-};
+using mcip::test::CommandResult;
 
-class PipelineFixture : public ::testing::Test {
+class PipelineFixture : public mcip::test::ScratchTest {
  protected:
   void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("mcip_pipe_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
     fs::create_directories(dir_ / "counts");
     write("synth.yaml", "{\"seed\": 1}\n");
     write("refresh.yaml", config_text());
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(dir_);
   }
 
   static std::string fake() { return std::string(MCIP_SOURCE_DIR) + "/tests/pipeline/fake/fake_stage.sh"; }
@@ -59,15 +49,8 @@ class PipelineFixture : public ::testing::Test {
 
   // Runs mcip-pipeline with extra environment and arguments, from the scratch dir.
   CommandResult pipeline(const std::string& args, const std::string& env = "") const {
-    std::string cmd = "cd " + dir_.string() + " && env FAKE_COUNT_DIR=" + (dir_ / "counts").string() + " " + env +
-                      " " + MCIP_BIN_DIR + "/mcip-pipeline " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-    int status = pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+    return mcip::test::run_command("cd " + dir_.string() + " && env FAKE_COUNT_DIR=" + (dir_ / "counts").string() +
+                                   " " + env + " " + MCIP_BIN_DIR + "/mcip-pipeline " + args);
   }
   CommandResult refresh(const std::string& extra = "", const std::string& env = "") const {
     return pipeline("refresh --config refresh.yaml " + extra, env);
@@ -110,6 +93,4 @@ class PipelineFixture : public ::testing::Test {
     std::sort(names.begin(), names.end());
     return names;
   }
-
-  fs::path dir_;
 };

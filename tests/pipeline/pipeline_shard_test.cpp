@@ -53,7 +53,7 @@ TEST_F(ShardFixture, ShardsRunInParallelAreMergedInOrderAndCached) {
   write("refresh.yaml", cfg);
   fs::create_directories(dir_ / "barrier");
   auto r = refresh("--version v1", "FAKE_BARRIER=" + (dir_ / "barrier").string());
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(runs_of("shard"), 3);
   EXPECT_EQ(runs_of("merge"), 1);
   EXPECT_EQ(dataset_train(), "rows 0/3 from {\"seed\": 1}\nrows 1/3 from {\"seed\": 1}\nrows 2/3 from {\"seed\": 1}\n");
@@ -64,18 +64,18 @@ TEST_F(ShardFixture, ShardsRunInParallelAreMergedInOrderAndCached) {
       << "shard folders are removed once merged";
 
   auto again = refresh("--version v2");
-  ASSERT_EQ(again.code, 0) << again.out;
+  ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_EQ(runs_of("shard"), 3) << "a cached sharded stage runs nothing";
-  EXPECT_NE(again.out.find("stage synth      unchanged"), std::string::npos) << again.out;
+  EXPECT_NE(again.output.find("stage synth      unchanged"), std::string::npos) << again.output;
 }
 
 TEST_F(ShardFixture, DeadShardFailsTheStageAndARerunRedoesOnlyUnfinishedShards) {
   // One at a time: shard 0 finishes, shard 1 dies, shard 2 is never started.
   write("refresh.yaml", sharded_config(1));
   auto r = refresh("", "FAKE_KILL_SHARD=1");
-  EXPECT_EQ(r.code, 1) << r.out;
-  EXPECT_NE(r.out.find("stage 'synth' shard 1/3 failed: killed by signal 9"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("shard 1 dying"), std::string::npos) << "the shard's log tail is shown: " << r.out;
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("stage 'synth' shard 1/3 failed: killed by signal 9"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("shard 1 dying"), std::string::npos) << "the shard's log tail is shown: " << r.output;
   EXPECT_FALSE(fs::exists(releases() / "latest"));
   EXPECT_EQ(runs_of("merge"), 0);
   const json report = last_report();
@@ -85,8 +85,8 @@ TEST_F(ShardFixture, DeadShardFailsTheStageAndARerunRedoesOnlyUnfinishedShards) 
   EXPECT_EQ(shards[2]["status"], "stopped");
 
   auto resumed = refresh("--version v1");
-  ASSERT_EQ(resumed.code, 0) << resumed.out;
-  EXPECT_NE(resumed.out.find("shard 0/3 finished in an earlier run: reused"), std::string::npos) << resumed.out;
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("shard 0/3 finished in an earlier run: reused"), std::string::npos) << resumed.output;
   EXPECT_EQ(runs_of("shard"), 2 + 2) << "shards 0 and 1 in the first run, 1 and 2 in the second";
   EXPECT_EQ(runs_of("merge"), 1);
 }
@@ -95,25 +95,25 @@ TEST_F(ShardFixture, DeadShardStopsItsRunningSiblings) {
   const auto start = std::chrono::steady_clock::now();
   auto r = refresh("", "FAKE_KILL_SHARD=2 FAKE_SLEEP_SHARD=0");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  EXPECT_EQ(r.code, 1) << r.out;
-  EXPECT_NE(r.out.find("stage 'synth' shard 2/3 failed: killed by signal 9"), std::string::npos) << r.out;
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("stage 'synth' shard 2/3 failed: killed by signal 9"), std::string::npos) << r.output;
   EXPECT_LT(seconds, 30) << "the sleeping shard 0 must be stopped, not waited for";
   EXPECT_EQ(last_report()["stages"][0]["shards"][0]["status"], "stopped");
 }
 
 TEST_F(ShardFixture, ChangingTheShardCountRerunsTheStage) {
-  ASSERT_EQ(refresh("--version v1").code, 0);
+  ASSERT_EQ(refresh("--version v1").exit_code, 0);
   std::string cfg = sharded_config(0);
   cfg.replace(cfg.find("shards: 3"), 9, "shards: 2");
   write("refresh.yaml", cfg);
   auto r = refresh("--version v2");
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(runs_of("shard"), 3 + 2);
   EXPECT_EQ(runs_of("merge"), 2);
 }
 
 TEST_F(ShardFixture, KilledDuringShardsResumesAndEqualsAnUninterruptedRun) {
-  ASSERT_EQ(refresh("--version ref").code, 0);
+  ASSERT_EQ(refresh("--version ref").exit_code, 0);
   const std::string reference = release_json(releases() / "ref")["content_hash"];
   fs::remove_all(releases());
   fs::remove_all(dir_ / "work");
@@ -148,8 +148,8 @@ TEST_F(ShardFixture, KilledDuringShardsResumesAndEqualsAnUninterruptedRun) {
   waitpid(pid, &status, 0);
 
   auto resumed = refresh("--version resumed");
-  ASSERT_EQ(resumed.code, 0) << resumed.out;
-  EXPECT_NE(resumed.out.find("shard 1/3 finished in an earlier run: reused"), std::string::npos) << resumed.out;
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("shard 1/3 finished in an earlier run: reused"), std::string::npos) << resumed.output;
   EXPECT_EQ(runs_of("shard"), 3 + 1) << "only the unfinished shard 2 runs again";
   EXPECT_EQ(release_json(releases() / "resumed")["content_hash"], reference);
 }

@@ -5,8 +5,6 @@
 //   command lines, paths moved into a scratch folder), write shards that `mcip-synth merge`
 //   turns into exactly the unsharded dataset.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
@@ -18,6 +16,8 @@
 
 #include <fmt/format.h>
 
+#include "common/test_support.h"
+
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
@@ -25,53 +25,26 @@ namespace {
 
 const std::string kSynthConfig = "count: 1800\nseed: 21\n";
 
-struct Result {
-  int code;
-  std::string out;
-};
-
-Result shell(const std::string& cmd) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using mcip::test::run_command;
+using mcip::test::slurp;
 
 void expect_same_folder(const fs::path& a, const fs::path& b) {
-  std::map<std::string, std::string> fa, fb;
-  for (const auto& e : fs::directory_iterator(a)) fa[e.path().filename().string()] = slurp(e.path());
-  for (const auto& e : fs::directory_iterator(b)) fb[e.path().filename().string()] = slurp(e.path());
+  const auto fa = mcip::test::files_of(a);
+  auto fb = mcip::test::files_of(b);
   ASSERT_EQ(fa.size(), fb.size()) << a << " vs " << b;
   for (const auto& [name, bytes] : fa) EXPECT_TRUE(fb.count(name) && fb[name] == bytes) << name << " differs";
 }
 
-class Shards : public ::testing::Test {
+class Shards : public mcip::test::ScratchTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / fmt::format("mcip_shards_{}_{}", info->name(), ::getpid());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(dir_);
-  }
   // The reference: one unsharded mcip-synth process.
   fs::path unsharded(const std::string& config_text) {
     std::ofstream(dir_ / "reference.yaml") << config_text;
-    const auto r = shell(fmt::format("{}/mcip-synth --config {} --threads 2 --out {}", MCIP_BIN_DIR,
+    const auto r = run_command(fmt::format("{}/mcip-synth --config {} --threads 2 --out {}", MCIP_BIN_DIR,
                                      (dir_ / "reference.yaml").string(), (dir_ / "reference").string()));
-    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(r.exit_code, 0) << r.output;
     return dir_ / "reference";
   }
-  fs::path dir_;
 };
 
 std::string refresh_config(bool sharded) {
@@ -98,19 +71,19 @@ TEST_F(Shards, ShardedRefreshPublishesTheUnshardedDataset) {
     fs::create_directories(project);
     std::ofstream(project / "synth.yaml") << kSynthConfig;
     std::ofstream(project / "refresh.yaml") << refresh_config(sharded);
-    const auto r = shell(fmt::format("{}/mcip-pipeline refresh --config {} --version v1", MCIP_BIN_DIR,
+    const auto r = run_command(fmt::format("{}/mcip-pipeline refresh --config {} --version v1", MCIP_BIN_DIR,
                                      (project / "refresh.yaml").string()));
-    ASSERT_EQ(r.code, 0) << r.out;
+    ASSERT_EQ(r.exit_code, 0) << r.output;
     if (sharded) {
-      EXPECT_NE(r.out.find("running 3 of 3 shards as parallel processes"), std::string::npos) << r.out;
-      EXPECT_NE(r.out.find("merging shards"), std::string::npos) << r.out;
+      EXPECT_NE(r.output.find("running 3 of 3 shards as parallel processes"), std::string::npos) << r.output;
+      EXPECT_NE(r.output.find("merging shards"), std::string::npos) << r.output;
     }
     releases[sharded ? "sharded" : "unsharded"] = json::parse(slurp(project / "releases" / "v1" / "release.json"));
     if (sharded) {
-      const auto again = shell(fmt::format("{}/mcip-pipeline refresh --config {}", MCIP_BIN_DIR, (project / "refresh.yaml").string()));
-      ASSERT_EQ(again.code, 0) << again.out;
-      EXPECT_NE(again.out.find("stage synth      unchanged"), std::string::npos) << again.out;
-      EXPECT_NE(again.out.find("nothing changed since release v1"), std::string::npos) << again.out;
+      const auto again = run_command(fmt::format("{}/mcip-pipeline refresh --config {}", MCIP_BIN_DIR, (project / "refresh.yaml").string()));
+      ASSERT_EQ(again.exit_code, 0) << again.output;
+      EXPECT_NE(again.output.find("stage synth      unchanged"), std::string::npos) << again.output;
+      EXPECT_NE(again.output.find("nothing changed since release v1"), std::string::npos) << again.output;
     }
   }
   const auto& a = releases["unsharded"];
@@ -147,11 +120,11 @@ TEST_F(Shards, KubernetesIndexedJobLayoutMerges) {
   for (int i = 0; i < n; ++i)
     pods += fmt::format("env {} JOB_COMPLETION_INDEX={} /bin/sh -c '{}' > {}/pod-{}.log 2>&1 & ", path, i, script_of(shard_job),
                         dir_.string(), i);
-  ASSERT_EQ(shell(pods + "wait").code, 0);
+  ASSERT_EQ(run_command(pods + "wait").exit_code, 0);
   for (int i = 0; i < n; ++i) ASSERT_TRUE(fs::exists(dir_ / "data" / "shards" / fmt::format("shard-{}", i) / "manifest.json")) << i;
-  const auto merged = shell(fmt::format("env {} /bin/sh -c '{}'", path, script_of(merge_job)));
-  ASSERT_EQ(merged.code, 0) << merged.out;
-  EXPECT_NE(merged.out.find("valid"), std::string::npos) << merged.out;
+  const auto merged = run_command(fmt::format("env {} /bin/sh -c '{}'", path, script_of(merge_job)));
+  ASSERT_EQ(merged.exit_code, 0) << merged.output;
+  EXPECT_NE(merged.output.find("valid"), std::string::npos) << merged.output;
   expect_same_folder(reference, dir_ / "data" / "runs" / "dataset");
 }
 
@@ -166,15 +139,15 @@ TEST_F(Shards, SlurmArrayLayoutMerges) {
   for (int i = 0; i < n; ++i)
     tasks += fmt::format("env {} SLURM_ARRAY_TASK_ID={} SLURM_ARRAY_TASK_COUNT={} SLURM_CPUS_PER_TASK=1 bash {}synth-shards.sbatch "
                          "> {}/task-{}.log 2>&1 & ", env, i, n, slurm, dir_.string(), i);
-  ASSERT_EQ(shell(tasks + "wait").code, 0);
-  const auto merged = shell(fmt::format("env {} bash {}synth-merge.sbatch", env, slurm));
-  ASSERT_EQ(merged.code, 0) << merged.out;
+  ASSERT_EQ(run_command(tasks + "wait").exit_code, 0);
+  const auto merged = run_command(fmt::format("env {} bash {}synth-merge.sbatch", env, slurm));
+  ASSERT_EQ(merged.exit_code, 0) << merged.output;
   expect_same_folder(reference, dir_ / "dataset");
   // A task that never ran: the merge job fails clearly and writes nothing.
   fs::remove_all(dir_ / "dataset");
   fs::remove_all(dir_ / "shards" / "shard-2");
-  const auto missing = shell(fmt::format("env {} bash {}synth-merge.sbatch", env, slurm));
-  EXPECT_EQ(missing.code, 2) << missing.out;
-  EXPECT_NE(missing.out.find("shard 2/4 missing"), std::string::npos) << missing.out;
+  const auto missing = run_command(fmt::format("env {} bash {}synth-merge.sbatch", env, slurm));
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("shard 2/4 missing"), std::string::npos) << missing.output;
   EXPECT_FALSE(fs::exists(dir_ / "dataset"));
 }

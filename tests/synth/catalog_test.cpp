@@ -12,7 +12,7 @@ namespace mcip::synth {
 namespace {
 
 using testing::data_path;
-using testing::TempDir;
+using testing::ScratchDir;
 
 std::string write(const std::filesystem::path& p, const std::string& text) {
   std::ofstream(p) << text;
@@ -21,7 +21,7 @@ std::string write(const std::filesystem::path& p, const std::string& text) {
 
 // Loads `text` as a catalog file and returns the error message ("" if it loaded).
 std::string load_error(const std::string& name, const std::string& text) {
-  TempDir dir("catalog");
+  ScratchDir dir("catalog");
   const std::string file = write(dir.path / name, text);
   try {
     Catalog::load({file});
@@ -95,7 +95,7 @@ TEST(Catalog, RejectsBadPrivilegeSchemaAndKeys) {
 }
 
 TEST(Catalog, RejectsDuplicateServersAcrossFiles) {
-  TempDir dir("dups");
+  ScratchDir dir("dups");
   const std::string a = write(dir.path / "a.yaml", kGood);
   std::string other = kGood;
   other.replace(other.find("id: c1"), 6, "id: c2");
@@ -112,7 +112,7 @@ TEST(Config, DefaultsAreValidAndUnknownKeysFail) {
   const SynthConfig d = load_config("");
   EXPECT_EQ(d.seed, 7u);
   EXPECT_GE(d.count, 50000u);
-  TempDir dir("config");
+  ScratchDir dir("config");
   const std::string f = write(dir.path / "c.yaml", "seed: 3\nepisode:\n  chitchat: 0.5\n  chit_chat: 0.1\n");
   try {
     load_config(f);

@@ -14,20 +14,15 @@ namespace mcip::synth {
 namespace {
 
 using testing::data_path;
-using testing::TempDir;
-
-int sh(const std::string& args, const fs::path& log) {
-  const std::string cmd = fmt::format("{}/mcip-synth {} > {} 2>&1", MCIP_BIN_DIR, args, log.string());
-  const int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+using testing::run_synth;
+using testing::ScratchDir;
 
 TEST(Cli, BadConfigOrCatalogExitsTwoWithoutOutput) {
-  TempDir dir("cli-bad");
+  ScratchDir dir("cli-bad");
   const fs::path cfg = dir.path / "bad.yaml";
   std::ofstream(cfg) << "seed: 1\nno_such_key: 2\n";
   const fs::path out = dir.path / "out";
-  EXPECT_EQ(sh(fmt::format("--config {} --out {}", cfg.string(), out.string()), dir.path / "log1"), 2);
+  EXPECT_EQ(run_synth(fmt::format("--config {} --out {}", cfg.string(), out.string()), dir.path / "log1"), 2);
   EXPECT_FALSE(fs::exists(out));
   std::ofstream(dir.path / "log1.txt");
 
@@ -36,7 +31,7 @@ TEST(Cli, BadConfigOrCatalogExitsTwoWithoutOutput) {
                                 "    tools:\n      - name: t\n        inputSchema: {type: string}\n";
   const fs::path cfg2 = dir.path / "cfg2.yaml";
   std::ofstream(cfg2) << "catalogs: [cat.yaml]\ncount: 10\n";
-  EXPECT_EQ(sh(fmt::format("--config {} --out {}", cfg2.string(), out.string()), dir.path / "log2"), 2);
+  EXPECT_EQ(run_synth(fmt::format("--config {} --out {}", cfg2.string(), out.string()), dir.path / "log2"), 2);
   EXPECT_FALSE(fs::exists(out));
   const std::string log = [&] {
     std::ifstream in(dir.path / "log2");
@@ -47,21 +42,21 @@ TEST(Cli, BadConfigOrCatalogExitsTwoWithoutOutput) {
 
   const fs::path cfg3 = dir.path / "cfg3.yaml";
   std::ofstream(cfg3) << "catalogs: [missing.yaml]\n";
-  EXPECT_EQ(sh(fmt::format("--config {} --out {}", cfg3.string(), out.string()), dir.path / "log3"), 2);
-  EXPECT_EQ(sh(fmt::format("--config {} --out {} --shard 3/3", data_path("test_config.yaml"), out.string()), dir.path / "log4"), 2);
+  EXPECT_EQ(run_synth(fmt::format("--config {} --out {}", cfg3.string(), out.string()), dir.path / "log3"), 2);
+  EXPECT_EQ(run_synth(fmt::format("--config {} --out {} --shard 3/3", data_path("test_config.yaml"), out.string()), dir.path / "log4"), 2);
   EXPECT_FALSE(fs::exists(out));
   // No temporary folders are left next to the requested output.
   for (const auto& e : fs::directory_iterator(dir.path)) EXPECT_EQ(e.path().filename().string().find(".out.tmp"), std::string::npos);
 }
 
 TEST(Cli, GenerateValidateStats) {
-  TempDir dir("cli-good");
+  ScratchDir dir("cli-good");
   const fs::path out = dir.path / "ds";
-  ASSERT_EQ(sh(fmt::format("--config {} --out {} --count 150 --seed 11 --threads 2", data_path("test_config.yaml"), out.string()),
+  ASSERT_EQ(run_synth(fmt::format("--config {} --out {} --count 150 --seed 11 --threads 2", data_path("test_config.yaml"), out.string()),
                dir.path / "gen.log"),
             0);
-  EXPECT_EQ(sh(fmt::format("--validate {}", out.string()), dir.path / "val.log"), 0);
-  EXPECT_EQ(sh(fmt::format("--stats {}", out.string()), dir.path / "stats.log"), 0);
+  EXPECT_EQ(run_synth(fmt::format("--validate {}", out.string()), dir.path / "val.log"), 0);
+  EXPECT_EQ(run_synth(fmt::format("--stats {}", out.string()), dir.path / "stats.log"), 0);
   std::ifstream in(dir.path / "stats.log");
   const std::string stats((std::istreambuf_iterator<char>(in)), {});
   EXPECT_NE(stats.find("ignore_prupose_prompt_injection"), std::string::npos) << stats;
@@ -71,8 +66,8 @@ TEST(Cli, GenerateValidateStats) {
     std::ofstream app(out / "validation.jsonl", std::ios::app);
     app << "{\"id\": \"broken\"\n";
   }
-  EXPECT_EQ(sh(fmt::format("--validate {}", out.string()), dir.path / "val2.log"), 2);
-  EXPECT_EQ(sh("--taxonomy --format json", dir.path / "tax.log"), 0);
+  EXPECT_EQ(run_synth(fmt::format("--validate {}", out.string()), dir.path / "val2.log"), 2);
+  EXPECT_EQ(run_synth("--taxonomy --format json", dir.path / "tax.log"), 0);
 }
 
 }  // namespace

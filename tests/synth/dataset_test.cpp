@@ -17,9 +17,8 @@ namespace mcip::synth {
 namespace {
 
 using testing::data_path;
-using testing::TempDir;
-
-const char* kSplits[] = {"train", "validation", "test", "test_unseen_tools"};
+using testing::expect_same_bytes_across_threads_and_shards;
+using testing::ScratchDir;
 
 RunSummary run(const fs::path& out, int threads, std::uint64_t shard = 0, std::uint64_t shards = 1, std::uint64_t count = 400) {
   RunOverrides o;
@@ -34,25 +33,17 @@ RunSummary run(const fs::path& out, int threads, std::uint64_t shard = 0, std::u
 std::string slurp(const fs::path& p) { return read_file(p); }
 
 TEST(Dataset, SameBytesWithOneOrTwoThreadsAndInShards) {
-  TempDir dir("determinism");
+  ScratchDir dir("determinism");
   run(dir.path / "t1", 1);
   run(dir.path / "t2", 2);
   for (std::uint64_t s = 0; s < 3; ++s) run(dir.path / ("s" + std::to_string(s)), 2, s, 3);
-  for (const char* split : kSplits) {
-    const std::string file = std::string(split) + ".jsonl";
-    const std::string one = slurp(dir.path / "t1" / file);
-    EXPECT_EQ(one, slurp(dir.path / "t2" / file)) << file;
-    std::string cat;
-    for (int s = 0; s < 3; ++s) cat += slurp(dir.path / ("s" + std::to_string(s)) / file);
-    EXPECT_EQ(one, cat) << file << " shards do not concatenate to the full run";
-  }
-  EXPECT_EQ(slurp(dir.path / "t1" / "manifest.json"), slurp(dir.path / "t2" / "manifest.json"));
+  expect_same_bytes_across_threads_and_shards(dir.path);
   std::ostringstream problems;
   EXPECT_EQ(validate_dataset(dir.path / "t1", problems), 0u) << problems.str();
 }
 
 TEST(Dataset, AllLabelsAndSplitsAreProducedWithBalance) {
-  TempDir dir("balance");
+  ScratchDir dir("balance");
   const auto s = run(dir.path / "d", 2, 0, 1, 1100);
   EXPECT_EQ(s.written, 1100u);
   const auto m = nlohmann::json::parse(slurp(dir.path / "d" / "manifest.json"));
@@ -70,7 +61,7 @@ TEST(Dataset, AllLabelsAndSplitsAreProducedWithBalance) {
 
 TEST(Dataset, DefaultConfigAndShippedCatalogsGiveValidData) {
   // The embedded defaults with the catalogs in data/catalogs (resolved next to the binary).
-  TempDir dir("defaults");
+  ScratchDir dir("defaults");
   RunOverrides o;
   o.count = 660;
   o.threads = 2;
@@ -86,7 +77,7 @@ TEST(Dataset, DefaultConfigAndShippedCatalogsGiveValidData) {
 }
 
 TEST(Dataset, UnreachableLabelsAreReportedNotFaked) {
-  TempDir dir("unreachable");
+  ScratchDir dir("unreachable");
   RunOverrides o;
   o.config_file = data_path("notes_only.yaml");
   o.threads = 2;
@@ -139,7 +130,7 @@ void edit_line(const fs::path& file, size_t n, const std::function<std::string(s
 }
 
 size_t problems_after(const std::string& tag, const std::function<void(const fs::path&)>& corrupt) {
-  TempDir dir(tag);
+  ScratchDir dir(tag);
   run(dir.path / "d", 2, 0, 1, 200);
   std::ostringstream sink;
   EXPECT_EQ(validate_dataset(dir.path / "d", sink), 0u) << sink.str();

@@ -20,13 +20,8 @@ namespace mcip::synth {
 namespace {
 
 using testing::data_path;
-using testing::TempDir;
-
-int sh(const std::string& args, const fs::path& log) {
-  const std::string cmd = fmt::format("{}/mcip-synth {} > {} 2>&1", MCIP_BIN_DIR, args, log.string());
-  const int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+using testing::run_synth;
+using testing::ScratchDir;
 
 // A dataset folder holding one hand-written record, so the expected shapes are known exactly.
 void write_tiny_dataset(const fs::path& dir) {
@@ -49,7 +44,7 @@ void write_tiny_dataset(const fs::path& dir) {
 }
 
 TEST(Realism, ComparesShapesPerToolExactly) {
-  TempDir dir("realism-tiny");
+  ScratchDir dir("realism-tiny");
   write_tiny_dataset(dir.path / "ds");
   const auto report = compare_realism(dir.path / "ds", {data_path("recorded-mini-notes.json")});
   EXPECT_EQ(report.records, 1u);
@@ -76,7 +71,7 @@ TEST(Realism, ComparesShapesPerToolExactly) {
 }
 
 TEST(Realism, BadInputNamesTheFile) {
-  TempDir dir("realism-bad");
+  ScratchDir dir("realism-bad");
   EXPECT_THROW(compare_realism(dir.path, {data_path("recorded-mini-notes.json")}), InputError);  // no manifest
   EXPECT_THROW(find_trace_files(dir.path), InputError);                                           // no recorded-*.json
   write_tiny_dataset(dir.path / "ds");
@@ -90,15 +85,15 @@ TEST(Realism, BadInputNamesTheFile) {
 }
 
 TEST(Realism, CliOnGeneratedDataset) {
-  TempDir dir("realism-cli");
+  ScratchDir dir("realism-cli");
   const fs::path out = dir.path / "ds";
-  ASSERT_EQ(sh(fmt::format("--config {} --out {} --count 150 --seed 5 --threads 2", data_path("test_config.yaml"), out.string()),
+  ASSERT_EQ(run_synth(fmt::format("--config {} --out {} --count 150 --seed 5 --threads 2", data_path("test_config.yaml"), out.string()),
                dir.path / "gen.log"),
             0);
   const fs::path traces = dir.path / "traces";
   fs::create_directories(traces);
   fs::copy_file(data_path("recorded-mini-notes.json"), traces / "recorded-mini-notes.json");
-  ASSERT_EQ(sh(fmt::format("--realism {} --traces {}", out.string(), traces.string()), dir.path / "realism.log"), 0);
+  ASSERT_EQ(run_synth(fmt::format("--realism {} --traces {}", out.string(), traces.string()), dir.path / "realism.log"), 0);
   const std::string log = read_file(dir.path / "realism.log");
   EXPECT_NE(log.find("list_notes"), std::string::npos) << log;
   EXPECT_NE(log.find("mean jaccard over 1 tool(s)"), std::string::npos) << log;
@@ -110,9 +105,9 @@ TEST(Realism, CliOnGeneratedDataset) {
   EXPECT_EQ(report.compared[0].comparison.missing.count("/structuredContent/notes:array"), 0u);
   EXPECT_GT(report.compared[0].comparison.jaccard, 0.5);
   // Bad input: not a dataset folder, malformed traces.
-  EXPECT_EQ(sh(fmt::format("--realism {} --traces {}", dir.path.string(), traces.string()), dir.path / "bad1.log"), 2);
+  EXPECT_EQ(run_synth(fmt::format("--realism {} --traces {}", dir.path.string(), traces.string()), dir.path / "bad1.log"), 2);
   std::ofstream(traces / "recorded-broken.json") << "{\"schema_version\": 1, \"kind\": \"recorded-traces\"}";
-  EXPECT_EQ(sh(fmt::format("--realism {} --traces {}", out.string(), traces.string()), dir.path / "bad2.log"), 2);
+  EXPECT_EQ(run_synth(fmt::format("--realism {} --traces {}", out.string(), traces.string()), dir.path / "bad2.log"), 2);
   EXPECT_NE(read_file(dir.path / "bad2.log").find("recorded-broken.json"), std::string::npos);
 }
 
@@ -124,7 +119,7 @@ RunSummary run_harvested(const fs::path& out, int threads, const std::string& co
 }
 
 TEST(UnseenFrom, HarvestedHoldsOutOnlyRealServersDeterministically) {
-  TempDir dir("unseen-harvested");
+  ScratchDir dir("unseen-harvested");
   run_harvested(dir.path / "a", 1);
   run_harvested(dir.path / "b", 2);
   for (const char* f : {"train.jsonl", "validation.jsonl", "test.jsonl", "test_unseen_tools.jsonl", "manifest.json"})
@@ -148,7 +143,7 @@ TEST(UnseenFrom, HarvestedHoldsOutOnlyRealServersDeterministically) {
 
 TEST(UnseenFrom, DefaultAnyIsUnchangedAndBadValuesAreRejected) {
   EXPECT_EQ(load_config("").unseen_from, "any");
-  TempDir dir("unseen-bad");
+  ScratchDir dir("unseen-bad");
   std::ofstream(dir.path / "bad.yaml") << "splits: {unseen_from: builtin}\n";
   try {
     load_config((dir.path / "bad.yaml").string());

@@ -1,11 +1,13 @@
 // Shared fixtures for the synth tests: a World over the mini catalogs in tests/synth/data.
 #pragma once
-#include <unistd.h>
-
 #include <filesystem>
 #include <memory>
 #include <string>
 
+#include <gtest/gtest.h>
+
+#include "common/test_support.h"
+#include "mcip/atomic_file.h"
 #include "mcip/synth/catalog.h"
 #include "mcip/synth/config.h"
 #include "mcip/synth/example.h"
@@ -31,18 +33,29 @@ struct Fixture {
   }
 };
 
-// A fresh temporary folder removed at scope exit.
-struct TempDir {
-  std::filesystem::path path;
-  explicit TempDir(const std::string& tag) {
-    path = std::filesystem::temp_directory_path() / ("mcip-synth-test-" + tag + "-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
+using mcip::test::ScratchDir;
+
+// Runs `mcip-synth <args>` with stdout and stderr in `log`; returns its exit code.
+inline int run_synth(const std::string& args, const std::filesystem::path& log) {
+  return mcip::test::run_logged(mcip::test::bin("mcip-synth") + " " + args, log);
+}
+
+inline const char* const kSplits[] = {"train", "validation", "test", "test_unseen_tools"};
+
+// For runs of one config written to <dir>/t1 (one thread), <dir>/t2 (two threads) and
+// <dir>/s0..s2 (three shards): every split file is the same bytes in t1 and t2, the shards' split
+// files concatenate to t1's, and the two manifests are the same bytes.
+inline void expect_same_bytes_across_threads_and_shards(const std::filesystem::path& dir) {
+  using mcip::read_file;  // throws on a missing file, so two missing files never compare equal
+  for (const char* split : kSplits) {
+    const std::string file = std::string(split) + ".jsonl";
+    const std::string one = read_file(dir / "t1" / file);
+    EXPECT_EQ(one, read_file(dir / "t2" / file)) << file;
+    std::string cat;
+    for (int s = 0; s < 3; ++s) cat += read_file(dir / ("s" + std::to_string(s)) / file);
+    EXPECT_EQ(one, cat) << file << " shards do not concatenate to the full run";
   }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+  EXPECT_EQ(read_file(dir / "t1" / "manifest.json"), read_file(dir / "t2" / "manifest.json"));
+}
 
 }  // namespace mcip::synth::testing

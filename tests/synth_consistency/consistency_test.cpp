@@ -2,11 +2,11 @@
 // (a birth date in the future, a check-out before the check-in, an id booked that the search never
 // returned, a corrected value that only reached one of the calls, two names for one domain).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/test_support.h"
 #include "mcip/synth/catalog.h"
 #include "mcip/synth/dataset.h"
 #include "mcip/synth/simulator.h"
@@ -40,8 +41,8 @@ std::vector<std::string> shipped_catalogs() {
 class Generated : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("mcip-synth-consistency-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
+    scratch_ = std::make_unique<mcip::test::ScratchDir>("synth-consistency");
+    dir_ = scratch_->path / "dataset";
     RunOverrides o;
     o.count = 6000;
     o.threads = 2;
@@ -52,8 +53,7 @@ class Generated : public ::testing::Test {
     }
   }
   static void TearDownTestSuite() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
+    scratch_.reset();
     records_.clear();
   }
   // tools/call requests and their results, in order: (server, tool, arguments, structuredContent).
@@ -77,6 +77,7 @@ class Generated : public ::testing::Test {
     }
     return out;
   }
+  static inline std::unique_ptr<mcip::test::ScratchDir> scratch_;
   static inline fs::path dir_;
   static inline std::vector<json> records_;
 };

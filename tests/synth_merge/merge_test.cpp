@@ -2,8 +2,6 @@
 // byte; damaged or inconsistent shard sets are refused with exit 2, a message naming the shard
 // folder and the field, and no output.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -14,50 +12,22 @@
 
 #include <fmt/format.h>
 
+#include "common/test_support.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
 const std::string kTestConfig = std::string(MCIP_SOURCE_DIR) + "/tests/synth/data/test_config.yaml";
 
-struct Result {
-  int code;
-  std::string out;
-};
+using mcip::test::CommandResult;
+using mcip::test::files_of;
+using mcip::test::slurp;
 
-Result synth(const std::string& args) {
-  const std::string cmd = fmt::format("{}/mcip-synth {} 2>&1", MCIP_BIN_DIR, args);
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+CommandResult synth(const std::string& args) { return mcip::test::run_command(mcip::test::bin("mcip-synth") + " " + args); }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::map<std::string, std::string> files_of(const fs::path& dir) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : fs::directory_iterator(dir)) out[e.path().filename().string()] = slurp(e.path());
-  return out;
-}
-
-class Merge : public ::testing::Test {
+class Merge : public mcip::test::ScratchTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / fmt::format("mcip_merge_{}_{}", info->name(), ::getpid());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(dir_);
-  }
-
   // Runs the N shards as N concurrent processes, as a Job or job array would.
   void shards(const std::string& args, int n, const std::string& prefix = "shard-") const {
     std::string cmd;
@@ -73,14 +43,12 @@ class Merge : public ::testing::Test {
   // Expects a refusal: exit 2, every fragment in the message, and no output folder.
   void expect_refused(const std::string& shard_args, const std::vector<std::string>& fragments) const {
     const auto r = synth("merge --out " + path("bad") + " " + shard_args);
-    EXPECT_EQ(r.code, 2) << r.out;
-    for (const auto& f : fragments) EXPECT_NE(r.out.find(f), std::string::npos) << "missing '" << f << "' in: " << r.out;
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    for (const auto& f : fragments) EXPECT_NE(r.output.find(f), std::string::npos) << "missing '" << f << "' in: " << r.output;
     EXPECT_FALSE(fs::exists(dir_ / "bad"));
     for (const auto& e : fs::directory_iterator(dir_))
       EXPECT_EQ(e.path().filename().string().rfind(".bad.tmp", 0), std::string::npos) << "temporary left behind";
   }
-
-  fs::path dir_;
 };
 
 void expect_identical(const fs::path& a, const fs::path& b) {
@@ -94,16 +62,16 @@ void expect_identical(const fs::path& a, const fs::path& b) {
 
 TEST_F(Merge, ThreeShardProcessesMergeToTheUnshardedRunDefaultCatalogs) {
   const std::string args = "--count 3000 --seed 17 --threads 1";
-  ASSERT_EQ(synth(args + " --out " + path("full")).code, 0);
+  ASSERT_EQ(synth(args + " --out " + path("full")).exit_code, 0);
   shards(args, 3);
   // Any order on the command line.
   const auto r = synth("merge --out " + path("merged") + " " + path("shard-2") + " " + path("shard-0") + " " + path("shard-1"));
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   expect_identical(dir_ / "full", dir_ / "merged");
   const auto v = synth("--validate " + path("merged"));
-  EXPECT_EQ(v.code, 0) << v.out;
+  EXPECT_EQ(v.exit_code, 0) << v.output;
   // Merging again replaces the previous merged dataset atomically.
-  ASSERT_EQ(synth("merge --out " + path("merged") + " " + path("shard-0") + " " + path("shard-1") + " " + path("shard-2")).code, 0);
+  ASSERT_EQ(synth("merge --out " + path("merged") + " " + path("shard-0") + " " + path("shard-1") + " " + path("shard-2")).exit_code, 0);
   expect_identical(dir_ / "full", dir_ / "merged");
 }
 
@@ -111,16 +79,16 @@ TEST_F(Merge, SevenShardsAndASingleCompleteDatasetMerge) {
   // The mini catalogs (few tools: more resampling and balance effects), 7 shards of 20
   // examples each; and a "merge" of one complete dataset is the identity.
   const std::string args = "--config " + kTestConfig + " --count 140 --seed 3 --threads 1";
-  ASSERT_EQ(synth(args + " --out " + path("full")).code, 0);
+  ASSERT_EQ(synth(args + " --out " + path("full")).exit_code, 0);
   shards(args, 7);
   std::string dirs;
   for (int i = 6; i >= 0; --i) dirs += " " + path("shard-" + std::to_string(i));
   const auto r = synth("merge --out " + path("merged") + dirs);
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   expect_identical(dir_ / "full", dir_ / "merged");
-  ASSERT_EQ(synth("merge --out " + path("copy") + " " + path("full")).code, 0);
+  ASSERT_EQ(synth("merge --out " + path("copy") + " " + path("full")).exit_code, 0);
   expect_identical(dir_ / "full", dir_ / "copy");
-  EXPECT_EQ(synth("--validate " + path("merged")).code, 0);
+  EXPECT_EQ(synth("--validate " + path("merged")).exit_code, 0);
 }
 
 TEST_F(Merge, InconsistentOrDamagedShardsAreRefused) {
@@ -181,10 +149,10 @@ TEST_F(Merge, InconsistentOrDamagedShardsAreRefused) {
   fs::create_directories(dir_ / "precious");
   std::ofstream(dir_ / "precious" / "notes.txt") << "keep";
   const auto r = synth("merge --out " + path("precious") + " " + s0 + " " + s1 + " " + s2);
-  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_TRUE(fs::exists(dir_ / "precious" / "notes.txt"));
   // And the good set still merges.
-  EXPECT_EQ(synth("merge --out " + path("good") + " " + s0 + " " + s1 + " " + s2).code, 0);
+  EXPECT_EQ(synth("merge --out " + path("good") + " " + s0 + " " + s1 + " " + s2).exit_code, 0);
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 // chunk writer must give the same bytes at any thread count and in shards, keep every split file
 // in index order, and account exactly for what they wrote.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -12,35 +11,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/test_support.h"
 #include "mcip/synth/dataset.h"
+#include "synth/test_support.h"
 
 namespace fs = std::filesystem;
 
 namespace mcip::synth {
 namespace {
 
-const char* kSplits[] = {"train", "validation", "test", "test_unseen_tools"};
-
 std::string config_path() { return std::string(MCIP_SOURCE_DIR) + "/tests/synth_pipeline/data/resample_config.yaml"; }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("mcip-synth-pipeline-" + std::to_string(::getpid()));
-  TempDir() {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using mcip::test::ScratchDir;
+using mcip::test::slurp;
 
 RunSummary run(const fs::path& out, int threads, std::uint64_t shard = 0, std::uint64_t shards = 1) {
   RunOverrides o;
@@ -52,7 +35,7 @@ RunSummary run(const fs::path& out, int threads, std::uint64_t shard = 0, std::u
 }
 
 TEST(Pipeline, HeavyResamplingGivesTheSameBytesAtAnyThreadCountAndInShards) {
-  TempDir dir;
+  ScratchDir dir("synth-pipeline");
   const RunSummary one = run(dir.path / "t1", 1);
   run(dir.path / "t2", 2);
   for (std::uint64_t s = 0; s < 3; ++s) run(dir.path / ("s" + std::to_string(s)), 2, s, 3);
@@ -63,21 +46,13 @@ TEST(Pipeline, HeavyResamplingGivesTheSameBytesAtAnyThreadCountAndInShards) {
   ASSERT_GT(m["dedup"]["dropped_after_resampling"].get<int>(), 0) << m["dedup"].dump();
   EXPECT_EQ(one.written + one.dropped, 400u);
 
-  for (const char* split : kSplits) {
-    const std::string file = std::string(split) + ".jsonl";
-    const std::string full = slurp(dir.path / "t1" / file);
-    EXPECT_EQ(full, slurp(dir.path / "t2" / file)) << file;
-    std::string cat;
-    for (int s = 0; s < 3; ++s) cat += slurp(dir.path / ("s" + std::to_string(s)) / file);
-    EXPECT_EQ(full, cat) << file << ": shards do not concatenate to the full run";
-  }
-  EXPECT_EQ(slurp(dir.path / "t1" / "manifest.json"), slurp(dir.path / "t2" / "manifest.json"));
+  testing::expect_same_bytes_across_threads_and_shards(dir.path);
   std::ostringstream problems;
   EXPECT_EQ(validate_dataset(dir.path / "t1", problems), 0u) << problems.str();
 }
 
 TEST(Pipeline, SplitFilesHoldKeptRecordsInIndexOrderAndMatchTheManifest) {
-  TempDir dir;
+  ScratchDir dir("synth-pipeline");
   const RunSummary s = run(dir.path / "d", 2);
   const auto m = nlohmann::json::parse(slurp(dir.path / "d" / "manifest.json"));
   std::uint64_t records = 0, bytes = 0;
@@ -110,7 +85,7 @@ TEST(Pipeline, SplitFilesHoldKeptRecordsInIndexOrderAndMatchTheManifest) {
 }
 
 TEST(Pipeline, ReportsCpuTimePerStage) {
-  TempDir dir;
+  ScratchDir dir("synth-pipeline");
   const RunSummary s = run(dir.path / "d", 2);
   EXPECT_GT(s.generate_cpu_seconds, 0.0);
   EXPECT_GT(s.commit_cpu_seconds, 0.0);

@@ -2,7 +2,6 @@
 // its label says and keeps the real results it did not touch; seeded runs stay byte-identical
 // across threads and shards; bad trace input fails with exit 2 naming the file and field.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -22,6 +21,7 @@
 #include "mcip/synth/realism.h"
 #include "mcip/synth/recorded_seeds.h"
 #include "mcip/taxonomy.h"
+#include "synth/test_support.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -32,18 +32,8 @@ namespace {
 const std::string kSource = MCIP_SOURCE_DIR;
 std::string config_path() { return kSource + "/tests/synth_seeds/data/seeds_config.yaml"; }
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("mcip-seeds-test-" + tag + "-" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using mcip::test::ScratchDir;
+using testing::run_synth;
 
 // A World over the seeds config (three real servers' catalogs, the recorded traces).
 struct SeedWorld {
@@ -345,22 +335,14 @@ RunSummary run(const fs::path& out, int threads, std::uint64_t shard = 0, std::u
   return SynthRun(o).generate(out, nullptr);
 }
 
-const char* kSplits[] = {"train", "validation", "test", "test_unseen_tools"};
+using testing::kSplits;
 
 TEST(SeededDataset, SameBytesWithOneOrTwoThreadsAndInShards) {
-  TempDir dir("determinism");
+  ScratchDir dir("determinism");
   run(dir.path / "t1", 1);
   run(dir.path / "t2", 2);
   for (std::uint64_t s = 0; s < 3; ++s) run(dir.path / ("s" + std::to_string(s)), 2, s, 3);
-  for (const char* split : kSplits) {
-    const std::string file = std::string(split) + ".jsonl";
-    const std::string one = read_file(dir.path / "t1" / file);
-    EXPECT_EQ(one, read_file(dir.path / "t2" / file)) << file;
-    std::string cat;
-    for (int s = 0; s < 3; ++s) cat += read_file(dir.path / ("s" + std::to_string(s)) / file);
-    EXPECT_EQ(one, cat) << file << " shards do not concatenate to the full run";
-  }
-  EXPECT_EQ(read_file(dir.path / "t1" / "manifest.json"), read_file(dir.path / "t2" / "manifest.json"));
+  testing::expect_same_bytes_across_threads_and_shards(dir.path);
   // The shards' recorded_traces blocks add up to the unsharded run's (what `mcip-synth merge` writes).
   std::vector<ojson> blocks;
   for (int s = 0; s < 3; ++s)
@@ -422,12 +404,6 @@ TEST(SeededDataset, SameBytesWithOneOrTwoThreadsAndInShards) {
 
 // --- bad input -----------------------------------------------------------------------------
 
-int sh(const std::string& args, const fs::path& log) {
-  const std::string cmd = fmt::format("{}/mcip-synth {} > {} 2>&1", MCIP_BIN_DIR, args, log.string());
-  const int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 // Writes a config over the mini test catalogs with the given recorded_traces block.
 fs::path write_config(const fs::path& dir, const std::string& traces_block) {
   const fs::path cfg = dir / "cfg.yaml";
@@ -441,7 +417,7 @@ struct BadCase {
 };
 
 TEST(SeedBadInput, ExitTwoNamingFileAndFieldWithoutOutput) {
-  TempDir dir("bad");
+  ScratchDir dir("bad");
   const std::string good_notes = read_file(kSource + "/tests/synth/data/recorded-mini-notes.json");
   const std::vector<BadCase> cases = {
       {"missing-file", "recorded_traces: {files: [\"no-such-trace.json\"], share: 0.5}", "", "recorded_traces.files[0]", "no-such-trace.json"},
@@ -465,7 +441,7 @@ TEST(SeedBadInput, ExitTwoNamingFileAndFieldWithoutOutput) {
     if (!c.trace_text.empty()) std::ofstream(sub / "recorded-x.json") << c.trace_text;
     const fs::path cfg = write_config(sub, c.traces_block);
     const fs::path out = sub / "out";
-    EXPECT_EQ(sh(fmt::format("--config {} --out {}", cfg.string(), out.string()), sub / "log"), 2);
+    EXPECT_EQ(run_synth(fmt::format("--config {} --out {}", cfg.string(), out.string()), sub / "log"), 2);
     const std::string log = read_file(sub / "log");
     EXPECT_NE(log.find(c.expect1), std::string::npos) << log;
     EXPECT_NE(log.find(c.expect2), std::string::npos) << log;
@@ -475,11 +451,11 @@ TEST(SeedBadInput, ExitTwoNamingFileAndFieldWithoutOutput) {
 }
 
 TEST(SeedBadInput, ShareZeroReadsNoTraceAndForeignServersAreLeftOut) {
-  TempDir dir("zero");
+  ScratchDir dir("zero");
   // share 0: the (missing) files are never read.
   const fs::path a = dir.path / "a";
   fs::create_directories(a);
-  EXPECT_EQ(sh(fmt::format("--config {} --out {}", write_config(a, "recorded_traces: {files: [\"no-such.json\"], share: 0}").string(),
+  EXPECT_EQ(run_synth(fmt::format("--config {} --out {}", write_config(a, "recorded_traces: {files: [\"no-such.json\"], share: 0}").string(),
                            (a / "out").string()),
                a / "log"),
             0)
@@ -488,7 +464,7 @@ TEST(SeedBadInput, ShareZeroReadsNoTraceAndForeignServersAreLeftOut) {
   // The shipped traces' servers are not in the mini catalogs: left out and listed, not an error.
   const fs::path b = dir.path / "b";
   fs::create_directories(b);
-  EXPECT_EQ(sh(fmt::format("--config {} --out {}", write_config(b, "recorded_traces: {share: 0.5}").string(), (b / "out").string()), b / "log"),
+  EXPECT_EQ(run_synth(fmt::format("--config {} --out {}", write_config(b, "recorded_traces: {share: 0.5}").string(), (b / "out").string()), b / "log"),
             0)
       << read_file(b / "log");
   const json rt = json::parse(read_file(b / "out" / "manifest.json"))["recorded_traces"];
