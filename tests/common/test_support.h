@@ -21,7 +21,6 @@
 #include <map>
 #include <stdexcept>
 #include <string>
-#include <vector>
 
 namespace mcip::test {
 

@@ -5,41 +5,24 @@
 #pragma once
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <string>
 
 #include <gtest/gtest.h>
 
-#include "../trainer/fixture.h"
+#include "common/test_support.h"
+#include "trainer/fixture.h"
 #include "mcip/atomic_file.h"
 
 namespace mcip::guard::test {
 namespace fs = std::filesystem;
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-inline CommandResult run_command(const std::string& cmd) {
-  CommandResult r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-inline std::string bin(const std::string& name) { return (fs::path(MCIP_BIN_DIR) / name).string(); }
-inline std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
+using mcip::test::bin;
+using mcip::test::CommandResult;
+using mcip::test::quote;
+using mcip::test::run_command;
 
 struct TrainedGuardian {
   fs::path root, data, run, final_dir, exported;

@@ -72,6 +72,14 @@ class PipelineFixture : public mcip::test::ScratchTest {
     return pid;
   }
 
+  // Empties the project again (no releases, work or stage counts), keeping its config.
+  void reset_project() const {
+    fs::remove_all(releases());
+    fs::remove_all(dir_ / "work");
+    fs::remove_all(dir_ / "counts");
+    fs::create_directories(dir_ / "counts");
+  }
+
   int runs_of(const std::string& stage) const {
     std::ifstream in(dir_ / "counts" / stage);
     int n = 0;

@@ -115,10 +115,7 @@ TEST_F(ShardFixture, ChangingTheShardCountRerunsTheStage) {
 TEST_F(ShardFixture, KilledDuringShardsResumesAndEqualsAnUninterruptedRun) {
   ASSERT_EQ(refresh("--version ref").exit_code, 0);
   const std::string reference = release_json(releases() / "ref")["content_hash"];
-  fs::remove_all(releases());
-  fs::remove_all(dir_ / "work");
-  fs::remove_all(dir_ / "counts");
-  fs::create_directories(dir_ / "counts");
+  reset_project();
 
   // Shards 0 and 1 finish, shard 2 hangs; then the pipeline is SIGKILLed.
   const pid_t pid = fork();

@@ -71,10 +71,7 @@ TEST_F(PipelineFixture, KilledRunResumesAndEqualsAnUninterruptedRun) {
   // Reference: an uninterrupted run in a sibling project.
   ASSERT_EQ(refresh("--version ref").exit_code, 0);
   const std::string reference = release_json(releases() / "ref")["content_hash"];
-  fs::remove_all(releases());
-  fs::remove_all(dir_ / "work");
-  fs::remove_all(dir_ / "counts");
-  fs::create_directories(dir_ / "counts");
+  reset_project();
 
   const pid_t pid = start_refresh_sleeping_in("train");
   // Wait until train has started, then kill the pipeline outright.

@@ -21,13 +21,7 @@ using testing::expect_same_bytes_across_threads_and_shards;
 using testing::ScratchDir;
 
 RunSummary run(const fs::path& out, int threads, std::uint64_t shard = 0, std::uint64_t shards = 1, std::uint64_t count = 400) {
-  RunOverrides o;
-  o.config_file = data_path("test_config.yaml");
-  o.threads = threads;
-  o.count = count;
-  o.shard_index = shard;
-  o.shard_count = shards;
-  return SynthRun(o).generate(out, nullptr);
+  return testing::run_config(data_path("test_config.yaml"), out, threads, shard, shards, count);
 }
 
 std::string slurp(const fs::path& p) { return read_file(p); }

@@ -2,6 +2,7 @@
 #pragma once
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include "mcip/atomic_file.h"
 #include "mcip/synth/catalog.h"
 #include "mcip/synth/config.h"
+#include "mcip/synth/dataset.h"
 #include "mcip/synth/example.h"
 #include "mcip/synth/simulator.h"
 #include "mcip/taxonomy.h"
@@ -38,6 +40,18 @@ using mcip::test::ScratchDir;
 // Runs `mcip-synth <args>` with stdout and stderr in `log`; returns its exit code.
 inline int run_synth(const std::string& args, const std::filesystem::path& log) {
   return mcip::test::run_logged(mcip::test::bin("mcip-synth") + " " + args, log);
+}
+
+// One in-process run of `config_file` into `out` (its count unless `count` is given).
+inline RunSummary run_config(const std::string& config_file, const std::filesystem::path& out, int threads, std::uint64_t shard = 0,
+                             std::uint64_t shards = 1, std::optional<std::uint64_t> count = std::nullopt) {
+  RunOverrides o;
+  o.config_file = config_file;
+  o.threads = threads;
+  o.count = count;
+  o.shard_index = shard;
+  o.shard_count = shards;
+  return SynthRun(o).generate(out, nullptr);
 }
 
 inline const char* const kSplits[] = {"train", "validation", "test", "test_unseen_tools"};

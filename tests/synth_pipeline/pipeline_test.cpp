@@ -26,12 +26,7 @@ using mcip::test::ScratchDir;
 using mcip::test::slurp;
 
 RunSummary run(const fs::path& out, int threads, std::uint64_t shard = 0, std::uint64_t shards = 1) {
-  RunOverrides o;
-  o.config_file = config_path();
-  o.threads = threads;
-  o.shard_index = shard;
-  o.shard_count = shards;
-  return SynthRun(o).generate(out, nullptr);
+  return testing::run_config(config_path(), out, threads, shard, shards);
 }
 
 TEST(Pipeline, HeavyResamplingGivesTheSameBytesAtAnyThreadCountAndInShards) {

@@ -4,8 +4,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 
+#include "common/test_support.h"
 #include "mcip/atomic_file.h"
 #include "mcip/error.h"
 #include "mcip/tokenizer.h"
@@ -20,8 +22,8 @@ namespace {
 class TokenizerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("mcip_tok_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
+    scratch_ = std::make_unique<mcip::test::ScratchDir>("tokenizer");
+    dir_ = scratch_->path;
     // A small MCP-flavoured corpus; a fixed generator so the test is reproducible.
     std::mt19937 rng(7);
     const std::vector<std::string> words = {"tools/call", "transfer_funds", "amount", "user", "server", "read_file",
@@ -33,7 +35,7 @@ class TokenizerTest : public ::testing::Test {
       out << "\n";
     }
   }
-  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static void TearDownTestSuite() { scratch_.reset(); }
 
   static TrainOptions options(const std::string& prefix) {
     TrainOptions o;
@@ -42,8 +44,10 @@ class TokenizerTest : public ::testing::Test {
     o.vocab_size = 320;
     return o;
   }
+  static std::unique_ptr<mcip::test::ScratchDir> scratch_;
   static fs::path dir_;
 };
+std::unique_ptr<mcip::test::ScratchDir> TokenizerTest::scratch_;
 fs::path TokenizerTest::dir_;
 
 }  // namespace

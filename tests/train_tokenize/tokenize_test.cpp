@@ -2,8 +2,6 @@
 // at both (tokenizer.model, data.cache_dir) tokenizes nothing and adds nothing to the cache;
 // the output is the same bytes when made again in the same place; bad input exits 2.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +11,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/test_support.h"
 #include "fixture.h"
 
 namespace fs = std::filesystem;
@@ -22,19 +21,7 @@ namespace {
 const std::string kTrain = std::string(MCIP_BIN_DIR) + "/mcip-train";
 const std::string kSmoke = std::string(MCIP_SOURCE_DIR) + "/configs/smoke.yaml";
 
-struct Result {
-  int code;
-  std::string out;
-};
-
-Result train(const std::string& args) {
-  FILE* p = ::popen(fmt::format("{} {} 2>&1", kTrain, args).c_str(), "r");
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+mcip::test::CommandResult train(const std::string& args) { return mcip::test::run_command(kTrain + " " + args); }
 
 std::map<std::string, std::string> tree(const fs::path& root) {
   std::map<std::string, std::string> files;
@@ -55,14 +42,14 @@ size_t count_of(const std::string& text, const std::string& part) {
 }  // namespace
 
 TEST(Tokenize, FillsExactlyTheCacheATrainingRunReads) {
-  const fs::path dir = fs::temp_directory_path() / fmt::format("mcip-tokenize-{}", ::getpid());
-  fs::remove_all(dir);
+  const mcip::test::ScratchDir scratch("tokenize");
+  const fs::path& dir = scratch.path;
   mcip::test::write_fixture_dataset(dir / "data", 176, 33, 11);
   const std::string common = fmt::format("data.dir={} threads=1", (dir / "data").string());
 
   const auto tok = train(fmt::format("tokenize {} {} output_dir={}", kSmoke, common, (dir / "tok").string()));
-  ASSERT_EQ(tok.code, 0) << tok.out;
-  EXPECT_NE(tok.out.find("[tokenizer] training SentencePiece"), std::string::npos) << tok.out;
+  ASSERT_EQ(tok.exit_code, 0) << tok.output;
+  EXPECT_NE(tok.output.find("[tokenizer] training SentencePiece"), std::string::npos) << tok.output;
   const auto summary = nlohmann::json::parse(std::ifstream(dir / "tok" / "tokenize.json"));
   ASSERT_GE(summary["splits"].size(), 3u) << summary.dump(2);  // train + eval splits, per enabled phase
   for (const auto& s : summary["splits"]) EXPECT_GT(s["examples"].get<int>(), 0) << s;
@@ -75,24 +62,23 @@ TEST(Tokenize, FillsExactlyTheCacheATrainingRunReads) {
   // Made again in the same place (as a resumed refresh does): the same bytes. (Not in another
   // place: SentencePiece records its training file paths inside tokenizer.model.)
   fs::rename(dir / "tok", dir / "tok.first");
-  ASSERT_EQ(train(fmt::format("tokenize {} {} output_dir={}", kSmoke, common, (dir / "tok").string())).code, 0);
+  ASSERT_EQ(train(fmt::format("tokenize {} {} output_dir={}", kSmoke, common, (dir / "tok").string())).exit_code, 0);
   EXPECT_TRUE(tree(dir / "tok") == before) << "tokenize output is not reproducible";
 
   const auto run = train(fmt::format("{} {} output_dir={} tokenizer.model={} data.cache_dir={}", kSmoke, common,
                                      (dir / "run").string(), (dir / "tok" / "tokenizer" / "tokenizer.model").string(),
                                      (dir / "tok" / "cache").string()));
-  ASSERT_EQ(run.code, 0) << run.out;
-  EXPECT_EQ(run.out.find("[tokenizer] training"), std::string::npos) << "the run trained its own tokenizer:\n" << run.out;
-  const size_t data_lines = count_of(run.out, "] data: ");
-  EXPECT_EQ(data_lines, summary["splits"].size()) << run.out;
-  EXPECT_EQ(count_of(run.out, "cached"), data_lines) << "every split must come from the cache:\n" << run.out;
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(run.output.find("[tokenizer] training"), std::string::npos) << "the run trained its own tokenizer:\n" << run.output;
+  const size_t data_lines = count_of(run.output, "] data: ");
+  EXPECT_EQ(data_lines, summary["splits"].size()) << run.output;
+  EXPECT_EQ(count_of(run.output, "cached"), data_lines) << "every split must come from the cache:\n" << run.output;
   EXPECT_TRUE(tree(dir / "tok") == before) << "the training run wrote into the tokenize output";
 
   // Bad input: a missing dataset folder names the file and exits 2, leaving no tokenize.json.
   const auto bad = train(fmt::format("tokenize {} data.dir={} output_dir={}", kSmoke, (dir / "nope").string(),
                                      (dir / "bad").string()));
-  EXPECT_EQ(bad.code, 2) << bad.out;
-  EXPECT_NE(bad.out.find("nope"), std::string::npos) << bad.out;
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("nope"), std::string::npos) << bad.output;
   EXPECT_FALSE(fs::exists(dir / "bad" / "tokenize.json"));
-  if (!::testing::Test::HasFailure()) fs::remove_all(dir);
 }

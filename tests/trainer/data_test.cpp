@@ -1,9 +1,8 @@
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <fstream>
 
+#include "common/test_support.h"
 #include "fixture.h"
 #include "mcip/error.h"
 #include "mcip/taxonomy.h"
@@ -17,12 +16,11 @@ namespace {
 
 // A small tokenizer trained once on the fixture corpus.
 struct Env {
-  fs::path dir;
+  const mcip::test::ScratchDir scratch{"trainer-data"};  // removed when the test program ends
+  const fs::path dir = scratch.path;
   std::optional<mcip::tokenizer::SentencePiece> sp;
   DataConfig data;
   Env() {
-    dir = fs::temp_directory_path() / ("mcip-trainer-data-" + std::to_string(getpid()));
-    fs::remove_all(dir);
     mcip::test::write_fixture_dataset(dir / "ds", 66, 22, 5);
     data.dir = dir / "ds";
     data.cache_dir = dir / "cache";

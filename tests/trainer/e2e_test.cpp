@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "common/test_support.h"
 #include "fixture.h"
 #include "mcip/checkpoint.h"
 #include "mcip/model.h"
@@ -29,8 +30,10 @@ namespace {
 const std::string kTrain = std::string(MCIP_BIN_DIR) + "/mcip-train";
 const std::string kSmoke = std::string(MCIP_SOURCE_DIR) + "/configs/smoke.yaml";
 
+// Every run's folder sits in one scratch folder of this test program, removed when it ends.
 fs::path scratch(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / fmt::format("mcip-trainer-{}-{}", name, getpid());
+  static const mcip::test::ScratchDir root("trainer-e2e");
+  fs::path p = root.path / name;
   fs::remove_all(p);
   fs::create_directories(p);
   return p;
@@ -45,15 +48,10 @@ const fs::path& dataset() {
   return dir;
 }
 
-int run(const std::string& args, const fs::path& log) {
-  const int rc = std::system(fmt::format("{} {} > '{}' 2>&1", kTrain, args, log.string()).c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+int run(const std::string& args, const fs::path& log) { return mcip::test::run_logged(kTrain + " " + args, log); }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using mcip::test::files_of;
+using mcip::test::slurp;
 
 // step -> training loss of `phase` from metrics.jsonl
 std::map<std::int64_t, double> losses(const fs::path& out, const std::string& phase) {
@@ -109,13 +107,6 @@ std::vector<fs::path> complete_checkpoints(const fs::path& out) {
     if (fs::exists(e.path() / "DONE")) done.push_back(e.path());
   std::sort(done.begin(), done.end());
   return done;
-}
-
-// file name -> bytes, of every file in a checkpoint directory
-std::map<std::string, std::string> files_of(const fs::path& dir) {
-  std::map<std::string, std::string> m;
-  for (const auto& e : fs::directory_iterator(dir)) m[e.path().filename().string()] = slurp(e.path());
-  return m;
 }
 
 }  // namespace
