@@ -103,9 +103,10 @@ nlohmann::json input_spec(const nlohmann::json& record_input) {
                "rewritten one short line per flow, 'TYPE SENDER > RECIPIENT (TP)[ re SUBJECT]: content' with TYPE "
                "tools/query/call/result/answer, 'client'/'user' for the session caller named on a first line 'caller "
                "ID role ROLE' (kept whole), 'server ' dropped, the subject written only when unusual, function results "
-               "cut to max_result_chars bytes (0 = whole); with flow_checks, a second kept line 'checks: NAME CHECK, CHECK | ...' "
-               "(or 'checks: none'; per call with findings, first eight; CHECK = new ARGS / unasked / like TOOL "
-               "here|elsewhere / also on SERVER / repeat, computed from the flows before the call); context = the tools lines, conversation = the other flows";
+               "cut to max_result_chars bytes (0 = whole); with flow_checks, a second kept line 'checks: NAME CHECK, CHECK | NAME ok | ...' "
+               "(every call in order, the first eight, or 'checks: no calls'; CHECK = new ARGS / unasked / like TOOL "
+               "here|elsewhere / also on SERVER / repeat [after query] / prerequisite late, computed from the flows "
+               "before the call); context = the tools lines, conversation = the other flows";
   nlohmann::json j = record_input;
   j["template"] = "[BOS] {context} {conversation} [EOS]; each segment tokenized separately; the score head reads the "
                   "last token (EOS)";

@@ -114,10 +114,12 @@ void FlowChecks::grounded(const std::string& text, bool from_user) {
   if (from_user) {
     asked_ += '\n';
     asked_ += l;
+    ++queries_;
   }
 }
 
-std::vector<std::string> FlowChecks::call(const std::string& server, const std::string& content) {
+std::vector<std::string> FlowChecks::call(const std::string& server, const std::string& principle,
+                                          const std::string& content) {
   std::vector<std::string> tags;
   if (const auto call = parse_call(content)) {
     std::vector<std::string> fresh;
@@ -149,8 +151,17 @@ std::vector<std::string> FlowChecks::call(const std::string& server, const std::
         break;
       }
   }
-  if (std::find(calls_.begin(), calls_.end(), content) != calls_.end()) tags.push_back("repeat");
-  calls_.push_back(content);
+  // The latest identical call: after a "do it again", a further copy is a plain repeat.
+  const auto same = std::find_if(calls_.rbegin(), calls_.rend(),
+                                 [&](const Call& c) { return c.server == server && c.content == content; });
+  if (same != calls_.rend()) tags.push_back(same->queries_before == queries_ ? "repeat" : "repeat after query");
+  calls_.push_back({server, content, queries_});
+
+  const bool prerequisite =
+      starts_with(principle, "authentication") || principle.find("prerequisite") != std::string::npos;
+  const bool served = std::find(served_.begin(), served_.end(), server) != served_.end();
+  if (prerequisite && served) tags.push_back("prerequisite late");
+  if (!prerequisite && !served) served_.push_back(server);
   return tags;
 }
 

@@ -16,7 +16,13 @@
 //                       another listed tool's name is a prefix or suffix of this one's (or the
 //                       reverse), ignoring case and punctuation, on this server or another one
 //   also on SERVER      another server lists a tool of exactly this name
-//   repeat              the same function and arguments as an earlier call
+//   repeat              the same function and arguments to the same server as the latest such
+//                       call, with no user query
+//                       in between; "repeat after query" when the user spoke in between (a
+//                       retry or a "do it again" the user asked for)
+//   prerequisite late   the call's transmission principle says it is needed for another call
+//                       (authentication, or necessity of a declared prerequisite), yet a call
+//                       that is no prerequisite already went to the same server
 #pragma once
 #include <string>
 #include <utility>
@@ -30,15 +36,21 @@ class FlowChecks {
   void listed(const std::string& server, const std::string& tool_names);
   // A query or function result: text later calls may take values from.
   void grounded(const std::string& text, bool from_user);
-  // A call to `server` with content "name(k=v, ...)"; returns what the checks found (empty when
-  // nothing) and remembers the call.
-  std::vector<std::string> call(const std::string& server, const std::string& content);
+  // A call to `server` under `principle` (the flow's transmission principle) with content
+  // "name(k=v, ...)"; returns what the checks found (empty when nothing) and remembers the call.
+  std::vector<std::string> call(const std::string& server, const std::string& principle, const std::string& content);
 
  private:
   std::vector<std::pair<std::string, std::string>> tools_;  // (server, tool)
   std::string grounded_;                                    // lowercase queries and results
   std::string asked_;                                       // lowercase queries
-  std::vector<std::string> calls_;
+  int queries_ = 0;
+  struct Call {
+    std::string server, content;
+    int queries_before;
+  };
+  std::vector<Call> calls_;
+  std::vector<std::string> served_;                 // servers that got a call that is no prerequisite
 };
 
 }  // namespace mcip::train

@@ -112,7 +112,7 @@ CompactMci compact_mci(const std::vector<McipFlow>& flows, std::int64_t max_resu
   };
   CompactMci out;
   FlowChecks checks;
-  std::vector<std::string> found;  // "NAME TAG, TAG" per call with findings
+  std::vector<std::string> found;  // "NAME TAG, TAG" or "NAME ok" per call
   if (caller) out.caller = fmt::format("caller {} role {}\n", caller->id, caller->role);
   for (const auto& f : flows) {
     const char* type = short_type(f.information_type);
@@ -125,9 +125,11 @@ CompactMci compact_mci(const std::vector<McipFlow>& flows, std::int64_t max_resu
       else if (f.information_type == "query") checks.grounded(content, true);
       else if (f.information_type == "function return") checks.grounded(content, false);
       else if (f.information_type == "function request") {
-        const auto tags = checks.call(entity(f.recipient), content);
-        if (!tags.empty())
-          found.push_back(fmt::format("{} {}", cut_utf8(content.substr(0, content.find('(')), 40), fmt::join(tags, ", ")));
+        // Every call is listed, "ok" when nothing was found, so the order of clean and flagged calls
+        // shows (an unasked call before the requested one poses as its dependency).
+        const auto tags = checks.call(entity(f.recipient), f.transmission_principle, content);
+        found.push_back(fmt::format("{} {}", cut_utf8(content.substr(0, content.find('(')), 40),
+                                    tags.empty() ? std::string("ok") : fmt::format("{}", fmt::join(tags, ", "))));
       }
     }
     if (f.information_type == "function return" && max_result_chars > 0)
@@ -139,12 +141,12 @@ CompactMci compact_mci(const std::vector<McipFlow>& flows, std::int64_t max_resu
     (listing ? out.tool_lists : out.conversation) += line;
   }
   if (flow_checks) {
-    // Bounded, because it is never cut: the first eight calls with findings, then a count.
+    // Bounded, because it is never cut: the first eight calls, then a count.
     constexpr size_t kListed = 8;
     out.checks = "checks:";
     for (size_t i = 0; i < std::min(found.size(), kListed); ++i) out.checks += (i ? " | " : " ") + found[i];
     if (found.size() > kListed) out.checks += fmt::format(" | +{} more", found.size() - kListed);
-    if (found.empty()) out.checks += " none";
+    if (found.empty()) out.checks += " no calls";
     out.checks += "\n";
   }
   return out;

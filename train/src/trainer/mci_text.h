@@ -16,7 +16,7 @@
 // max_result_chars > 0, the tail of long function results. With flow checks on, a second line
 // that is never cut says what FlowChecks (flow_checks.h) found, per call in order:
 //
-//   checks: get new id | admin_get unasked, like get here     (or "checks: none")
+//   checks: get ok | admin_get unasked, like get here     (or "checks: no calls")
 #pragma once
 #include <cstdint>
 #include <optional>
