@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/test_support.h"
 #include "mcip/atomic_file.h"
 #include "mcip/checkpoint.h"
 #include "mcip/error.h"
@@ -177,16 +178,8 @@ TEST(Checkpoint, BadCheckpointsAreRefusedNamingFileAndTensor) {
 
 namespace {
 
-struct CliRun {
-  int code;
-  std::string output;
-};
-
-CliRun run_cli(const std::string& args) {
-  const fs::path out = mcip::train::test::temp_dir("cli-out") / "out.txt";
-  const std::string cmd = std::string(MCIP_BIN_DIR) + "/mcip-train " + args + " > '" + out.string() + "' 2>&1";
-  const int rc = std::system(cmd.c_str());
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, mcip::read_file(out)};
+mcip::test::CommandResult run_cli(const std::string& args) {
+  return mcip::test::run_command(mcip::test::bin("mcip-train") + " " + args);
 }
 
 }  // namespace
@@ -197,19 +190,19 @@ TEST(InspectCli, SummarisesGoodCheckpointsAndExitsTwoOnBadOnes) {
   s.num_labels = 11;
   fs::path d = mcip::train::test::temp_dir("cli-ckpt");
   write_random_checkpoint(d, s, 8);
-  CliRun ok = run_cli("inspect --model '" + d.string() + "' --dtype bfloat16");
-  EXPECT_EQ(ok.code, 0) << ok.output;
+  const auto ok = run_cli("inspect --model '" + d.string() + "' --dtype bfloat16");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
   EXPECT_NE(ok.output.find("qwen2 (Qwen2ForSequenceClassification)"), std::string::npos) << ok.output;
   EXPECT_NE(ok.output.find("heads 4 (kv 2, head_dim 8)"), std::string::npos) << ok.output;
   EXPECT_NE(ok.output.find("classification labels 11"), std::string::npos) << ok.output;
 
   fs::resize_file(d / "model.safetensors", fs::file_size(d / "model.safetensors") + 3);
-  CliRun bad = run_cli("inspect --model '" + d.string() + "'");
-  EXPECT_EQ(bad.code, 2) << bad.output;
+  const auto bad = run_cli("inspect --model '" + d.string() + "'");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
   EXPECT_NE(bad.output.find("model.safetensors"), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("trailing bytes"), std::string::npos) << bad.output;
 
-  CliRun missing = run_cli("inspect --model '" + (d / "nope").string() + "'");
-  EXPECT_EQ(missing.code, 2) << missing.output;
+  const auto missing = run_cli("inspect --model '" + (d / "nope").string() + "'");
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
   EXPECT_NE(missing.output.find("not found"), std::string::npos) << missing.output;
 }

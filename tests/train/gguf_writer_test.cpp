@@ -3,8 +3,8 @@
 
 #include <cstring>
 #include <filesystem>
-#include <unistd.h>
 
+#include "common/test_support.h"
 #include "mcip/atomic_file.h"
 #include "mcip/gguf.h"
 
@@ -47,7 +47,8 @@ TEST(GgufWriter, LayoutFollowsTheSpec) {
   EXPECT_THROW(w.add_tensor("t.weight", mcip::gguf::TensorType::F32, {1}, {"abcd", 4}), std::invalid_argument);
   EXPECT_THROW(w.add_tensor("v", mcip::gguf::TensorType::F32, {2}, {"abcd", 4}), std::invalid_argument);
 
-  fs::path p = fs::temp_directory_path() / ("mcip-gguf-" + std::to_string(::getpid()) + ".gguf");
+  const mcip::test::ScratchDir scratch("gguf");
+  const fs::path p = scratch.path / "w.gguf";
   w.write(p);
   const std::string bytes = mcip::read_file(p);
   Cursor c{bytes};
@@ -91,5 +92,4 @@ TEST(GgufWriter, LayoutFollowsTheSpec) {
   EXPECT_EQ(std::memcmp(bytes.data() + data_start, data.data(), 24), 0);
   EXPECT_EQ(std::memcmp(bytes.data() + data_start + 32, data.data(), 4), 0);
   EXPECT_EQ(bytes.size(), data_start + 64);
-  fs::remove(p);
 }

@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 
+#include "common/test_support.h"
 #include "mcip/error.h"
 #include "mcip/safetensors.h"
 
@@ -15,19 +15,11 @@ namespace st = mcip::safetensors;
 
 namespace {
 
+// This test program's scratch folder, removed when the program ends.
 fs::path temp_dir() {
-  fs::path d = fs::temp_directory_path() / ("mcip-st-test-" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d;
+  static const mcip::test::ScratchDir dir("safetensors");
+  return dir.path;
 }
-
-struct TempCleanup : ::testing::Environment {
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(temp_dir(), ec);
-  }
-};
-::testing::Environment* const kTempCleanup = ::testing::AddGlobalTestEnvironment(new TempCleanup);
 
 std::string le64(std::uint64_t n) {
   std::string s(8, '\0');

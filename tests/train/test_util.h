@@ -8,24 +8,17 @@
 #include <string>
 #include <utility>
 #include <vector>
-#include <unistd.h>
 
+#include "common/test_support.h"
 #include "mcip/model.h"
 
 namespace mcip::train::test {
 
-inline std::filesystem::path process_temp_root() {
-  return std::filesystem::temp_directory_path() / ("mcip-train-test-" + std::to_string(::getpid()));
+// This test program's scratch folder (under <build>/test-scratch), removed when the program ends.
+inline const std::filesystem::path& process_temp_root() {
+  static const mcip::test::ScratchDir root("train");
+  return root.path;
 }
-
-// Removes this process's scratch directory when the test program ends.
-struct TempCleanup : ::testing::Environment {
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(process_temp_root(), ec);
-  }
-};
-inline ::testing::Environment* const kTempCleanup = ::testing::AddGlobalTestEnvironment(new TempCleanup);
 
 inline std::filesystem::path temp_dir(const std::string& name) {
   auto d = process_temp_root() / name;
